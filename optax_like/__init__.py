@@ -28,6 +28,8 @@ from optax_like._src.conditionality import (ApplyIfFiniteState, ConditionallyMas
 from optax_like._src.constraining import (NonNegativeParamsState, ZeroNansState,
                                           keep_params_nonnegative, zero_nans)
 from optax_like._src.distributed import aggregate_gradients, sharded_global_norm
+from optax_like._src.fused import (BucketedState, BucketLayout, bucketed, fast_path, fused_default,
+                                   set_fused_default, unbucket_state, update_and_apply)
 from optax_like._src.injection import (HyperparamsDict, InjectHyperparamsState,
                                        InjectStatefulHyperparamsState, StatefulSchedule,
                                        WrappedSchedule, inject_hyperparams,

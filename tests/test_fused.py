@@ -1,19 +1,39 @@
-"""Tests of the opt-in fused helpers: ``bucketed`` equals the tree path; ``update_and_apply``."""
+"""The fused fast path: the aliases' default equals the tree path; bucketed; update_and_apply."""
+
+import os
+import pathlib
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+import optax_like as ox
 from optax_like._src import alias, base, clipping, fused, tree
 
-# (name, factory) of transforms that do not depend on how elements are grouped into leaves.
-TXS = [
-    ('adam', lambda: alias.adam(1e-2)),
-    ('sgd_momentum', lambda: alias.sgd(1e-2, momentum=0.9)),
-    ('rmsprop_momentum', lambda: alias.rmsprop(1e-2, momentum=0.9)),
-    ('clip_adam', lambda: base.chain(clipping.clip_by_global_norm(0.5), alias.adam(1e-2))),
+# (name, factory(fused)) of every alias behind the fast path, and the chain the issue names.
+FUSED_ALIASES = [
+    ('sgd', lambda f: ox.sgd(1e-2, fused=f)),
+    ('sgd_nesterov', lambda f: ox.sgd(1e-2, momentum=0.9, nesterov=True, fused=f)),
+    ('adam', lambda f: ox.adam(1e-2, fused=f)),
+    ('adam_mu_f32', lambda f: ox.adam(1e-2, mu_dtype=jnp.float32, fused=f)),
+    ('nadam', lambda f: ox.nadam(1e-2, fused=f)),
+    ('adamw', lambda f: ox.adamw(1e-2, weight_decay=0.1, fused=f)),
+    ('amsgrad', lambda f: ox.amsgrad(1e-2, fused=f)),
+    ('rmsprop_momentum', lambda f: ox.rmsprop(1e-2, momentum=0.9, fused=f)),
+    ('rmsprop_centered', lambda f: ox.rmsprop(1e-2, centered=True, eps=1e-3, fused=f)),
+    ('lion', lambda f: ox.lion(1e-3, fused=f)),
+    ('adagrad', lambda f: ox.adagrad(1e-1, fused=f)),
+    ('adam_schedule', lambda f: ox.adam(ox.exponential_decay(1e-2, 2, 0.5), fused=f)),
+    ('clip_adam', lambda f: ox.chain(ox.clip_by_global_norm(0.5), ox.adam(1e-2, fused=f))),
 ]
+TXS = [(name, (lambda make: lambda: make(None))(make))
+       for name, make in FUSED_ALIASES[:3] + FUSED_ALIASES[-1:]]
 
 
 def random_tree(rng, bf16: bool):
@@ -32,6 +52,7 @@ def random_tree(rng, bf16: bool):
 
 def assert_trees_close(a, b):
   la, lb = jax.tree.leaves(a, is_leaf=tree.is_none), jax.tree.leaves(b, is_leaf=tree.is_none)
+  assert jax.tree.structure(a, is_leaf=tree.is_none) == jax.tree.structure(b, is_leaf=tree.is_none)
   assert len(la) == len(lb)
   for x, y in zip(la, lb):
     if x is None or y is None:
@@ -45,25 +66,127 @@ def assert_trees_close(a, b):
                                rtol=rtol, atol=1e-6)
 
 
-@pytest.mark.parametrize('name,make', TXS)
+def _run_both(make, params, steps=3, jit=False):
+  """Steps the fast path and the tree path side by side; checks updates, params and state."""
+  fast, plain = make(None), make(False)
+  s_fast, s_plain = fast.init(params), plain.init(params)
+  assert any(isinstance(x, fused.BucketedState)
+             for x in jax.tree.leaves(s_fast, is_leaf=lambda x: isinstance(x, fused.BucketedState)))
+  assert not any(isinstance(x, fused.BucketedState) for x in
+                 jax.tree.leaves(s_plain, is_leaf=lambda x: isinstance(x, fused.BucketedState)))
+  update = jax.jit(fast.update) if jit else fast.update
+  p_fast = p_plain = params
+  for step in range(steps):
+    grads = jax.tree.map(lambda p: (p * 0.5 + 0.1 * (step + 1)).astype(p.dtype), p_plain)
+    u_plain, s_plain = plain.update(grads, s_plain, p_plain)
+    u_fast, s_fast = update(grads, s_fast, p_fast)
+    assert_trees_close(u_fast, u_plain)
+    p_plain, p_fast = ox.apply_updates(p_plain, u_plain), ox.apply_updates(p_fast, u_fast)
+    assert_trees_close(p_fast, p_plain)
+    unbucketed = jax.tree.map(lambda s: ox.unbucket_state(s, params), s_fast,
+                              is_leaf=lambda x: isinstance(x, fused.BucketedState))
+    assert_trees_close(unbucketed, s_plain)
+
+
+@pytest.mark.parametrize('name,make', FUSED_ALIASES)
 @pytest.mark.parametrize('seed', [0, 1])
-def test_bucketed_equals_tree_path(name, make, seed):
+def test_fast_path_is_default_and_equals_tree_path(name, make, seed):
   rng = np.random.default_rng(seed)
-  params = random_tree(rng, bf16=seed != 0)
-  ref, tx = make(), fused.bucketed(make())
-  s_ref, s = ref.init(params), tx.init(params)
-  update = jax.jit(tx.update) if seed == 1 else tx.update
-  for _ in range(3):
-    grads = jax.tree.map(lambda p: (p * 0.5 + 0.1).astype(p.dtype), params)
-    u_ref, s_ref = ref.update(grads, s_ref, params)
-    u, s = update(grads, s, params)
-    assert_trees_close(u, u_ref)
-    params = tree.apply_updates(params, u_ref)
+  _run_both(make, random_tree(rng, bf16=seed != 0), jit=seed == 1)
+
+
+@st.composite
+def _trees(draw):
+  dtype = draw(st.sampled_from([jnp.float32, jnp.bfloat16, jnp.float16]))
+  shapes = draw(st.lists(st.sampled_from([(), (1,), (3,), (2, 3), (4, 1, 2)]), min_size=1,
+                         max_size=7))
+  seed = draw(st.integers(0, 2**16))
+  rng = np.random.RandomState(seed)
+  leaves = [jnp.asarray(rng.normal(size=s), draw(st.sampled_from([jnp.float32, dtype])))
+            for s in shapes]
+  keys = ['kernel', 'bias', 'w', 'scale', 'emb', 'g', 'h']
+  return {'dense': {keys[i]: x for i, x in enumerate(leaves[::2])},
+          'rest': [None] + leaves[1::2]}
+
+
+@pytest.mark.parametrize('name,make', [FUSED_ALIASES[i] for i in (2, 7, 10, 12)])
+@settings(max_examples=6, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(params=_trees())
+def test_fast_path_equals_tree_path_over_random_pytrees(name, make, params):
+  _run_both(make, params, steps=2)
+
+
+def test_switches_turn_the_fast_path_off():
+  p = {'w': jnp.ones((2, 2)), 'b': jnp.ones(2)}
+  assert isinstance(ox.adam(0.1).init(p), fused.BucketedState)
+  assert isinstance(ox.adam(0.1, fused=False).init(p), tuple)
+  assert not isinstance(ox.adam(0.1, fused=False).init(p), fused.BucketedState)
+  old = ox.set_fused_default(False)
+  try:
+    assert not ox.fused_default()
+    assert not isinstance(ox.adam(0.1).init(p), fused.BucketedState)
+    assert isinstance(ox.adam(0.1, fused=True).init(p), fused.BucketedState)
+  finally:
+    ox.set_fused_default(old)
+  with pytest.raises(TypeError, match='enabled'):
+    ox.set_fused_default(1)
+  with pytest.raises(TypeError, match='fused'):
+    ox.adam(0.1, fused='yes')
+  code = 'import jax.numpy as j, optax_like as o; print(type(o.adam(.1).init([j.ones(2)])).__name__)'
+  env = dict(os.environ, OPTAX_LIKE_FUSED='0')
+  out = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True, text=True)
+  assert out.stdout.strip() == 'tuple', out.stderr
+
+
+def test_masked_aliases_keep_the_tree_path():
+  p = {'w': jnp.ones((2, 2)), 'b': jnp.ones(2)}
+  mask = {'w': True, 'b': False}
+  assert not isinstance(ox.adamw(0.1, mask=mask).init(p), fused.BucketedState)
+  assert not isinstance(ox.lion(0.1, mask=mask).init(p), fused.BucketedState)
+  with pytest.raises(ValueError, match='mask'):
+    ox.adamw(0.1, mask=mask, fused=True)
+  # lars and lamb have per-leaf trust ratios: never bucketed.
+  assert not isinstance(ox.lars(0.1).init(p), fused.BucketedState)
+  assert not isinstance(ox.lamb(0.1).init(p), fused.BucketedState)
+
+
+def test_fast_path_under_wrappers_matches_optax():
+  """inject_hyperparams, MultiSteps and apply_if_finite rebuild or wrap the fused alias."""
+  rng = np.random.default_rng(5)
+  params = random_tree(rng, bf16=False)
+  pairs = [
+      (ox.inject_hyperparams(ox.adam)(learning_rate=0.05),
+       optax.inject_hyperparams(optax.adam)(learning_rate=0.05)),
+      (ox.MultiSteps(ox.sgd(0.1, momentum=0.9), 2), optax.MultiSteps(optax.sgd(0.1, momentum=0.9), 2)),
+      (ox.apply_if_finite(ox.rmsprop(0.01), 2), optax.apply_if_finite(optax.rmsprop(0.01), 2)),
+  ]
+  for ours, theirs in pairs:
+    s, t = ours.init(params), theirs.init(params)
+    p = q = params
+    for step in range(4):
+      g = jax.tree.map(lambda x: x * 0.3 + step, p)
+      u, s = jax.jit(ours.update)(g, s, p)
+      v, t = theirs.update(g, t, q)
+      p, q = ox.apply_updates(p, u), optax.apply_updates(q, v)
+      assert_trees_close(p, q)
+
+
+def test_fast_path_on_8_host_devices():
+  """Replicated params are bucketed with replicated state; sharded or scattered ones never are."""
+  script = pathlib.Path(__file__).parent / 'fused_sharding_check.py'
+  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=8', JAX_PLATFORMS='cpu')
+  proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env,
+                        timeout=300)
+  assert proc.returncode == 0, proc.stdout + proc.stderr
+  lines = proc.stdout.strip().splitlines()
+  assert lines and all(line.endswith(' ok') for line in lines), proc.stdout
+  assert len(lines) == 7, proc.stdout
 
 
 def test_bucketed_state_is_one_vector_per_dtype():
   p = {'a': jnp.ones((2, 3)), 'b': jnp.ones(4, jnp.bfloat16), 'c': jnp.ones(()), 'd': None}
-  state = fused.bucketed(alias.adam(1e-3)).init(p)
+  state = fused.bucketed(alias.adam(1e-3, fused=False)).init(p)
   mu = state.inner_state[0].mu
   assert [int(o) for o in state.offsets] == [0, 0, 6]
   assert [m.shape for m in mu] == [(7,), (4,)]
@@ -71,7 +194,7 @@ def test_bucketed_state_is_one_vector_per_dtype():
 
 
 def test_bucketed_empty_tree():
-  tx = fused.bucketed(base.chain(clipping.clip_by_global_norm(1.0), alias.adam(1e-3)))
+  tx = fused.bucketed(base.chain(clipping.clip_by_global_norm(1.0), alias.adam(1e-3, fused=False)))
   state = tx.init({})
   u, _ = tx.update({}, state, {})
   assert u == {}
@@ -81,7 +204,7 @@ def test_bucketed_empty_tree():
 
 def test_bucketed_without_params_and_hand_values():
   # sgd(0.5) with momentum 0.5 over two steps of g = 1: t = 1, then 1.5; u = -0.5 t.
-  tx = fused.bucketed(alias.sgd(0.5, momentum=0.5))
+  tx = fused.bucketed(alias.sgd(0.5, momentum=0.5, fused=False))
   g = {'x': jnp.ones(2), 'y': [jnp.ones(()), jnp.ones((1, 1), jnp.bfloat16)]}
   s = tx.init(g)
   u, s = tx.update(g, s)
@@ -93,7 +216,7 @@ def test_bucketed_without_params_and_hand_values():
 def test_bucketed_errors():
   with pytest.raises(TypeError, match='bucketed'):
     fused.bucketed(lambda x: x)
-  tx = fused.bucketed(alias.sgd(0.1))
+  tx = fused.bucketed(alias.sgd(0.1, fused=False))
   s = tx.init({'a': jnp.ones(2)})
   with pytest.raises(ValueError, match='same shapes'):
     tx.update({'a': jnp.ones(2)}, s, {'a': jnp.ones(3)})

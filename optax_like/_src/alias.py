@@ -1,5 +1,8 @@
 """Optimizers as chains of transforms, with optax's names, signatures and defaults.
 
+The elementwise ones run behind the fused fast path (`fused.fast_path`): `fused=False` turns it
+off for one optimizer, `set_fused_default(False)` everywhere.
+
 Each alias only composes transforms; the math lives in the transform modules.
 """
 
@@ -9,7 +12,8 @@ from typing import Any, Optional
 
 import chex
 
-from optax_like._src import accumulation, adaptive, base, masking, scaling, trust_ratio, validation
+from optax_like._src import (accumulation, adaptive, base, fused as fused_lib, masking, scaling,
+                             trust_ratio, validation)
 from optax_like._src.weight_decay import add_decayed_weights
 
 ScalarOrSchedule = base.ScalarOrSchedule
@@ -21,9 +25,25 @@ def _lr(learning_rate: ScalarOrSchedule, fn: str) -> base.GradientTransformation
   return scaling.scale_by_learning_rate(learning_rate)
 
 
+def _fast(chain: base.GradientTransformationExtraArgs, fused: Optional[bool],
+          mask: Optional[MaskOrFn] = None) -> base.GradientTransformationExtraArgs:
+  """The alias's chain behind the fused fast path (``fused.fast_path``).
+
+  A weight-decay mask selects leaves, which a flat bucket no longer has: masked aliases keep the
+  tree path. ``lars`` and ``lamb`` (per-leaf trust ratios) are not wrapped at all.
+  """
+  if mask is not None:
+    if fused:
+      raise ValueError('`fused=True` cannot be combined with a weight-decay `mask` (a flat bucket '
+                       'has no leaves to mask); leave `fused` unset or False.')
+    return chain
+  return fused_lib.fast_path(chain, fused)
+
+
 def sgd(learning_rate: ScalarOrSchedule, momentum: Optional[float] = None,
         nesterov: bool = False,
-        accumulator_dtype: Optional[Any] = None) -> base.GradientTransformationExtraArgs:
+        accumulator_dtype: Optional[Any] = None, *,
+        fused: Optional[bool] = None) -> base.GradientTransformationExtraArgs:
   r"""Stochastic gradient descent, optionally with (Nesterov) momentum.
 
   .. math::
@@ -42,12 +62,12 @@ def sgd(learning_rate: ScalarOrSchedule, momentum: Optional[float] = None,
                              accumulator_dtype=accumulator_dtype)
   else:
     mom = base.identity()
-  return base.chain(mom, _lr(learning_rate, 'sgd'))
+  return _fast(base.chain(mom, _lr(learning_rate, 'sgd')), fused)
 
 
 def adam(learning_rate: ScalarOrSchedule, b1: float = 0.9, b2: float = 0.999,
          eps: float = 1e-8, eps_root: float = 0.0, mu_dtype: Optional[Any] = None, *,
-         nesterov: bool = False) -> base.GradientTransformationExtraArgs:
+         nesterov: bool = False, fused: Optional[bool] = None) -> base.GradientTransformationExtraArgs:
   r"""Adam: ``u = -lr * m_hat / (sqrt(v_hat + eps_root) + eps)`` with bias-corrected moments.
 
   Example:
@@ -57,15 +77,15 @@ def adam(learning_rate: ScalarOrSchedule, b1: float = 0.9, b2: float = 0.999,
     >>> round(u.item(), 4)   # first step: -lr * sign(g), up to float32 bias-correction rounding
     -0.1
   """
-  return base.chain(
+  return _fast(base.chain(
       adaptive.scale_by_adam(b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype,
                              nesterov=nesterov),
-      _lr(learning_rate, 'adam'))
+      _lr(learning_rate, 'adam')), fused)
 
 
 def nadam(learning_rate: ScalarOrSchedule, b1: float = 0.9, b2: float = 0.999,
           eps: float = 1e-8, eps_root: float = 0.0, mu_dtype: Optional[Any] = None, *,
-          nesterov: bool = True) -> base.GradientTransformationExtraArgs:
+          nesterov: bool = True, fused: Optional[bool] = None) -> base.GradientTransformationExtraArgs:
   r"""NAdam: Adam with Nesterov momentum (``adam(..., nesterov=True)``).
 
   Example:
@@ -75,13 +95,13 @@ def nadam(learning_rate: ScalarOrSchedule, b1: float = 0.9, b2: float = 0.999,
     >>> u.shape
     (1,)
   """
-  return adam(learning_rate, b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov)
+  return adam(learning_rate, b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov, fused=fused)
 
 
 def adamw(learning_rate: ScalarOrSchedule, b1: float = 0.9, b2: float = 0.999,
           eps: float = 1e-8, eps_root: float = 0.0, mu_dtype: Optional[Any] = None,
           weight_decay: ScalarOrSchedule = 1e-4, mask: Optional[MaskOrFn] = None, *,
-          nesterov: bool = False) -> base.GradientTransformationExtraArgs:
+          nesterov: bool = False, fused: Optional[bool] = None) -> base.GradientTransformationExtraArgs:
   r"""AdamW: ``u = -lr * (m_hat / (sqrt(v_hat + eps_root) + eps) + wd * p)`` (decoupled decay).
 
   Example:
@@ -92,17 +112,18 @@ def adamw(learning_rate: ScalarOrSchedule, b1: float = 0.9, b2: float = 0.999,
     >>> round(u.item(), 6)
     -0.05
   """
-  return base.chain(
+  return _fast(base.chain(
       adaptive.scale_by_adam(b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype,
                              nesterov=nesterov),
       add_decayed_weights(weight_decay, mask),
-      _lr(learning_rate, 'adamw'))
+      _lr(learning_rate, 'adamw')), fused, mask)
 
 
 def amsgrad(learning_rate: ScalarOrSchedule, b1: float = 0.9, b2: float = 0.999,
             eps: float = 1e-8, eps_root: float = 0.0, mu_dtype: Optional[Any] = None,
             bias_correction_mu: bool = True,
-            bias_correction_nu: bool = True) -> base.GradientTransformationExtraArgs:
+            bias_correction_nu: bool = True, *,
+            fused: Optional[bool] = None) -> base.GradientTransformationExtraArgs:
   r"""AMSGrad: Adam whose denominator uses the running maximum of the second moment.
 
   Example:
@@ -112,17 +133,18 @@ def amsgrad(learning_rate: ScalarOrSchedule, b1: float = 0.9, b2: float = 0.999,
     >>> round(u.item(), 4)
     -0.1
   """
-  return base.chain(
+  return _fast(base.chain(
       adaptive.scale_by_amsgrad(b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype,
                                 bias_correction_mu=bias_correction_mu,
                                 bias_correction_nu=bias_correction_nu),
-      _lr(learning_rate, 'amsgrad'))
+      _lr(learning_rate, 'amsgrad')), fused)
 
 
 def rmsprop(learning_rate: ScalarOrSchedule, decay: float = 0.9, eps: float = 1e-8,
             initial_scale: float = 0.0, eps_in_sqrt: bool = True, centered: bool = False,
             momentum: Optional[float] = None, nesterov: bool = False,
-            bias_correction: bool = False) -> base.GradientTransformationExtraArgs:
+            bias_correction: bool = False, *,
+            fused: Optional[bool] = None) -> base.GradientTransformationExtraArgs:
   r"""RMSprop: ``u = -lr * g / sqrt(nu + eps)`` (centered: ``nu - mu^2``), then optional momentum.
 
   The learning rate is applied before the momentum trace, so the velocity holds ``-lr * ...``
@@ -138,12 +160,12 @@ def rmsprop(learning_rate: ScalarOrSchedule, decay: float = 0.9, eps: float = 1e
   scaler = adaptive.scale_by_stddev if centered else adaptive.scale_by_rms
   if momentum is not None:
     validation.check_range(momentum, 'momentum', low=0.0, fn='rmsprop')
-  return base.chain(
+  return _fast(base.chain(
       scaler(decay=decay, eps=eps, initial_scale=initial_scale, eps_in_sqrt=eps_in_sqrt,
              bias_correction=bias_correction),
       _lr(learning_rate, 'rmsprop'),
       accumulation.trace(decay=momentum, nesterov=nesterov)
-      if momentum is not None else base.identity())
+      if momentum is not None else base.identity()), fused)
 
 
 def lars(learning_rate: ScalarOrSchedule, weight_decay: ScalarOrSchedule = 0.0,
@@ -194,7 +216,8 @@ def lamb(learning_rate: ScalarOrSchedule, b1: float = 0.9, b2: float = 0.999,
 
 def lion(learning_rate: ScalarOrSchedule, b1: float = 0.9, b2: float = 0.99,
          mu_dtype: Optional[Any] = None, weight_decay: ScalarOrSchedule = 1e-3,
-         mask: Optional[MaskOrFn] = None) -> base.GradientTransformationExtraArgs:
+         mask: Optional[MaskOrFn] = None, *,
+         fused: Optional[bool] = None) -> base.GradientTransformationExtraArgs:
   r"""Lion: ``u = -lr * (sign(b1 m + (1-b1) g) + wd p)``, then ``m = b2 m + (1-b2) g``.
 
   Example:
@@ -205,14 +228,15 @@ def lion(learning_rate: ScalarOrSchedule, b1: float = 0.9, b2: float = 0.99,
     >>> u.tolist()
     [-0.10000000149011612, 0.10000000149011612]
   """
-  return base.chain(
+  return _fast(base.chain(
       adaptive.scale_by_lion(b1=b1, b2=b2, mu_dtype=mu_dtype),
       add_decayed_weights(weight_decay, mask),
-      _lr(learning_rate, 'lion'))
+      _lr(learning_rate, 'lion')), fused, mask)
 
 
 def adagrad(learning_rate: ScalarOrSchedule, initial_accumulator_value: float = 0.1,
-            eps: float = 1e-7) -> base.GradientTransformationExtraArgs:
+            eps: float = 1e-7, *,
+            fused: Optional[bool] = None) -> base.GradientTransformationExtraArgs:
   r"""Adagrad: ``s += g^2``, ``u = -lr * g / sqrt(s + eps)`` (optax's form).
 
   Example:
@@ -222,6 +246,6 @@ def adagrad(learning_rate: ScalarOrSchedule, initial_accumulator_value: float = 
     >>> u.shape
     (1,)
   """
-  return base.chain(
+  return _fast(base.chain(
       adaptive.scale_by_rss(initial_accumulator_value=initial_accumulator_value, eps=eps),
-      _lr(learning_rate, 'adagrad'))
+      _lr(learning_rate, 'adagrad')), fused)

@@ -1,12 +1,23 @@
-"""Fused execution helpers: bucketed flat buffers and a one-call update-and-apply step.
+"""Fused execution: the aliases' fast path over flat buckets of leaves, and a one-call step.
 
-Both are opt-in. The aliases keep the plain tree path (see ``docs/fused.md`` for the
-measurements on XLA:CPU that decided this).
+Why: on XLA a step over a tree of many small leaves runs (and compiles) several kernels per
+leaf, so its time and compile time grow with the leaf count, not with the parameter count.
+Running the optimizer on one flat vector per dtype cuts that to a few kernels per bucket plus
+one output kernel per leaf (``docs/fused.md`` has the measurements).
+
+* ``bucketed(inner)``: always buckets (refuses leaves it would have to gather).
+* ``fast_path(inner, fused)``: what the aliases use. Its ``init`` buckets when that is safe and
+  enabled, and otherwise returns ``inner``'s own state; ``update`` follows the state it is given.
+* ``set_fused_default(False)`` (or ``OPTAX_LIKE_FUSED=0`` in the environment) switches the fast
+  path off everywhere, for debugging; ``fused=False`` on an alias switches it off there.
+* ``update_and_apply(tx, grads, state, params)``: one call returning ``(new_params, state)``.
 """
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+import contextlib
+import os
+from typing import Any, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -14,73 +25,56 @@ import numpy as np
 
 from optax_like._src import base, tree, validation
 
+_ENV_SWITCH = 'OPTAX_LIKE_FUSED'
+_fused_default = os.environ.get(_ENV_SWITCH, '1').strip().lower() not in ('0', 'false', 'no', 'off')
 
-def _abstract_spec(x: Any) -> str:
-  """The sharding spec that the abstract type of ``x`` carries ('' when it carries none).
 
-  This is the same for a concrete array and for its tracer under ``jit``, so ``init`` (eager)
-  and ``update`` (traced) agree on the buckets.
+def fused_default() -> bool:
+  """Whether the aliases take the fused fast path when their ``fused`` argument is None."""
+  return _fused_default
+
+
+def set_fused_default(enabled: bool) -> bool:
+  """Switches the aliases' fast path on or off for every later ``init``; returns the old value.
+
+  The starting value is on, or off when the environment variable ``OPTAX_LIKE_FUSED`` is
+  ``0``/``false``/``no``/``off``. A state already made keeps its layout: ``update`` follows
+  the state it is given.
+
+  Example:
+    >>> import jax.numpy as jnp, optax_like as ox
+    >>> old = ox.set_fused_default(False)
+    >>> type(ox.adam(0.1).init({'w': jnp.ones(2)})).__name__   # the plain chain state
+    'tuple'
+    >>> _ = ox.set_fused_default(old)
   """
+  global _fused_default
+  if not isinstance(enabled, bool):
+    raise TypeError(f'set_fused_default: `enabled` must be a bool, got {enabled!r}.')
+  old, _fused_default = _fused_default, enabled
+  return old
+
+
+@contextlib.contextmanager
+def default_off():
+  """Within the block, ``init`` of aliases with ``fused=None`` takes the tree path."""
+  old = set_fused_default(False)
   try:
-    sharding = getattr(jax.typeof(x), 'sharding', None)
-  except TypeError:
-    return ''
-  spec = getattr(sharding, 'spec', None)
-  if spec is None or all(entry is None for entry in spec):
-    return ''  # unsharded along every axis: same bucket whatever the rank
-  return str(spec)
+    yield
+  finally:
+    set_fused_default(old)
 
 
-def _bucket_keys(leaves: list) -> list:
-  return [(jnp.result_type(x).name, _abstract_spec(x)) for x in leaves]
-
-
-def _layout(leaves: list) -> tuple[list, list]:
-  """(bucket of each leaf, list of the leaf indices of each bucket), buckets in first-seen order."""
+def _layout(leaves: list) -> list:
+  """The leaf indices of each bucket (one per dtype), buckets in first-seen order."""
   order: dict = {}
-  assignment = []
-  for key in _bucket_keys(leaves):
-    assignment.append(order.setdefault(key, len(order)))
-  members: list = [[] for _ in order]
-  for i, b in enumerate(assignment):
-    members[b].append(i)
-  return assignment, members
-
-
-def _check_same_sharding(leaves: list, members: list) -> None:
-  """Refuses buckets whose concrete leaves span several devices (concatenating would gather)."""
-  for idx in members:
-    devices = set()
-    for i in idx:
-      x = leaves[i]
-      if isinstance(x, jax.Array) and not isinstance(x, jax.core.Tracer):
-        devices |= set(x.sharding.device_set)
-    if len(devices) > 1:
-      raise ValueError(
-          'bucketed: leaves of one bucket (same dtype) are placed on several devices or with '
-          'different shardings; concatenating them would gather them. Use the plain tree path '
-          '(no `bucketed`) for sharded parameters.')
-
-
-def _concat(leaves: list, idx: list) -> jax.Array:
-  return jnp.concatenate([jnp.reshape(leaves[i], [-1]) for i in idx])
+  for i, x in enumerate(leaves):
+    order.setdefault(jnp.result_type(x).name, []).append(i)
+  return list(order.values())
 
 
 def _buckets(leaves: list, members: list) -> tuple:
-  return tuple(_concat(leaves, idx) for idx in members)
-
-
-class BucketedState(NamedTuple):
-  """State of ``bucketed``.
-
-  Attributes:
-    inner_state: the inner transformation's state over the tuple of flat bucket vectors.
-    offsets: one int32 scalar per (non-None) leaf, in ``jax.tree.leaves`` order: where the leaf
-      starts in its bucket's vector. Constant, but kept as runtime values on purpose (see
-      ``bucketed``).
-  """
-  inner_state: Any
-  offsets: tuple
+  return tuple(jnp.concatenate([jnp.ravel(leaves[i]) for i in idx]) for idx in members)
 
 
 def _offsets(leaves: list, members: list) -> tuple:
@@ -93,37 +87,76 @@ def _offsets(leaves: list, members: list) -> tuple:
   return tuple(jnp.asarray(o, jnp.int32) for o in offsets)
 
 
+@jax.tree_util.register_static
+class BucketLayout:
+  """Which bucket each leaf belongs to: static (no array leaves), carried inside the state.
+
+  ``update`` reads the layout from the state instead of re-deriving it from the leaves it gets,
+  so gradients in another dtype than the parameters, or ``params=None``, cannot regroup them.
+  """
+
+  def __init__(self, bucket_of_leaf: tuple):
+    self.bucket_of_leaf = tuple(int(b) for b in bucket_of_leaf)
+
+  def members(self) -> list:
+    groups: list = [[] for _ in range(max(self.bucket_of_leaf, default=-1) + 1)]
+    for i, b in enumerate(self.bucket_of_leaf):
+      groups[b].append(i)
+    return groups
+
+  def __eq__(self, other):
+    return isinstance(other, BucketLayout) and other.bucket_of_leaf == self.bucket_of_leaf
+
+  def __hash__(self):
+    return hash(self.bucket_of_leaf)
+
+  def __repr__(self):
+    return f'BucketLayout({self.bucket_of_leaf})'
+
+
+class BucketedState(NamedTuple):
+  """State of ``bucketed`` (and of ``fast_path`` when it buckets).
+
+  Attributes:
+    inner_state: the inner transformation's state over the tuple of flat bucket vectors (one
+      per dtype, in first-seen order of ``jax.tree.leaves(params)``).
+    offsets: one int32 scalar per (non-None) leaf, in ``jax.tree.leaves`` order: where the leaf
+      starts in its bucket's vector. Constant, but kept as runtime values on purpose (see
+      ``bucketed``).
+    layout: the bucket of each leaf (static: part of the tree structure, not an array).
+  """
+  inner_state: Any
+  offsets: tuple
+  layout: BucketLayout
+
+
 def bucketed(inner: base.GradientTransformation) -> base.GradientTransformationExtraArgs:
-  r"""Runs ``inner`` on one flat vector per bucket of leaves with the same dtype and sharding.
+  r"""Runs ``inner`` on one flat vector per dtype of leaves.
 
   .. math::
     v_b = [\mathrm{vec}(x_i)]_{i \in b}, \qquad
     (u_{\mathrm{flat}}, s) = \mathrm{inner}((v_b(g))_b, s, (v_b(p))_b), \qquad
     u_i = \mathrm{unvec}(u_{\mathrm{flat}, b(i)})_i
 
-  Leaves are grouped by dtype and by the sharding spec of their abstract type, in
-  ``jax.tree.leaves`` order (None leaves are skipped and stay None); the inner transformation
-  sees a tuple of 1-D arrays, one per bucket, and its state holds one flat array per bucket
-  (so ``mu`` of ``adam`` is a tuple of vectors: a different state layout from the tree path,
-  which is why this is opt-in). The state is ``BucketedState(inner_state, offsets)``; the
-  offsets of the leaves in their buckets are int32 scalars held in the state, so that under
-  ``jit`` they are runtime values and every leaf of one size reuses one compiled slice kernel
-  (XLA:CPU compiles a kernel per distinct fusion; constant offsets make each slice distinct). Leaves placed on several devices are refused with a
-  ValueError (a bucket never gathers sharded arrays).
+  Leaves are grouped by dtype in ``jax.tree.leaves`` order (None leaves are skipped and stay
+  None); ``inner`` sees a tuple of 1-D arrays, one per bucket, and its state holds one flat
+  array per bucket (``mu`` of ``adam`` is a tuple of vectors). The state is
+  ``BucketedState(inner_state, offsets)``; the offsets of the leaves in their buckets are int32
+  scalars held in the state, so that under ``jit`` they are runtime values and every leaf of one
+  size reuses one compiled slice kernel (XLA compiles a kernel per distinct fusion; constant
+  offsets would make each slice distinct). Leaves that are split over several devices, or placed
+  on different devices, are refused with a ValueError: a bucket never gathers.
 
   ``inner`` must not depend on how elements are grouped into leaves: elementwise transforms
   (``adam``, ``sgd``, ``rmsprop``, ...) and global reductions (``clip_by_global_norm``) give
-  the tree path's numbers; per-leaf reductions (``scale_by_trust_ratio``, ``clip_by_block_rms``)
-  would see a whole bucket as one leaf. Each update leaf is returned in the dtype of the
-  incoming update leaf.
-
-  On XLA:CPU this cuts the step time of many small leaves by about 2x and the compile time by
-  far more; see ``docs/fused.md``.
+  the tree path's numbers; per-leaf reductions (``scale_by_trust_ratio``, ``clip_by_norm``)
+  and masks would see a whole bucket as one leaf. Each update leaf comes back in the dtype the
+  inner transformation produced for its bucket, as on the tree path.
 
   Example:
     >>> import jax.numpy as jnp
     >>> from optax_like._src import alias, fused
-    >>> tx = fused.bucketed(alias.sgd(0.5))
+    >>> tx = fused.bucketed(alias.sgd(0.5, fused=False))
     >>> p = {'a': jnp.ones((2, 2)), 'b': jnp.ones(3, jnp.bfloat16)}
     >>> s = tx.init(p)
     >>> u, s = tx.update(p, s)
@@ -135,40 +168,136 @@ def bucketed(inner: base.GradientTransformation) -> base.GradientTransformationE
 
   def init_fn(params):
     leaves = jax.tree.leaves(params)
-    _, members = _layout(leaves)
-    _check_same_sharding(leaves, members)
+    if not tree.replicated_alike(leaves, trust_traced=True):
+      raise ValueError(
+          'bucketed: the parameters are split over several devices or placed on different '
+          'devices; concatenating them would gather them. Use the tree path (`fused=False`, '
+          'or no `bucketed`) for sharded parameters.')
+    members = _layout(leaves)
+    bucket_of_leaf = [0] * len(leaves)
+    for b, idx in enumerate(members):
+      for i in idx:
+        bucket_of_leaf[i] = b
     return BucketedState(inner_state=inner.init(_buckets(leaves, members)),
-                         offsets=_offsets(leaves, members))
+                         offsets=_offsets(leaves, members), layout=BucketLayout(bucket_of_leaf))
 
   def update_fn(updates, state, params=None, **extra_args):
     u_leaves, treedef = jax.tree.flatten(updates)
-    if params is not None:
-      p_leaves = jax.tree.leaves(params)
-      if len(p_leaves) != len(u_leaves) or any(
-          np.shape(a) != np.shape(b) for a, b in zip(p_leaves, u_leaves)):
-        raise ValueError('bucketed: `updates` and `params` must have leaves of the same shapes '
-                         'in the same order.')
-      key_leaves = p_leaves
-    else:
-      key_leaves = u_leaves
-    if len(state.offsets) != len(u_leaves):
-      raise ValueError(f'bucketed: the state was built for {len(state.offsets)} leaves but the '
-                       f'updates have {len(u_leaves)}.')
-    _, members = _layout(key_leaves)
+    n = len(state.layout.bucket_of_leaf)
+    if len(u_leaves) != n:
+      raise ValueError(f'bucketed: the state was built for {n} leaves but `updates` has '
+                       f'{len(u_leaves)}.')
+    p_leaves = None if params is None else jax.tree.leaves(params)
+    if p_leaves is not None and (len(p_leaves) != n or any(
+        np.shape(a) != np.shape(b) for a, b in zip(p_leaves, u_leaves))):
+      raise ValueError('bucketed: `updates` and `params` must have leaves of the same shapes '
+                       'in the same order.')
+    members = state.layout.members()
     flat_u = _buckets(u_leaves, members)
     flat_p = None if params is None else _buckets(p_leaves, members)
     new_flat, inner_state = inner.update(flat_u, state.inner_state, flat_p, **extra_args)
     out = [None] * len(u_leaves)
     for b, idx in enumerate(members):
+      if len(idx) == 1:  # a bucket of one leaf: its vector is the leaf, no slice at all
+        out[idx[0]] = jnp.reshape(new_flat[b], np.shape(u_leaves[idx[0]]))
+        continue
       for i in idx:
-        x = u_leaves[i]
         # A runtime offset (from the state), not a constant: equal-sized leaves then share one
         # compiled slice kernel, where constant offsets would compile one kernel per leaf.
-        piece = jax.lax.dynamic_slice_in_dim(new_flat[b], state.offsets[i], int(np.size(x)))
-        out[i] = jnp.reshape(piece, np.shape(x)).astype(jnp.result_type(x))
-    return jax.tree.unflatten(treedef, out), BucketedState(inner_state, state.offsets)
+        piece = jax.lax.dynamic_slice_in_dim(new_flat[b], state.offsets[i],
+                                             int(np.size(u_leaves[i])))
+        out[i] = jnp.reshape(piece, np.shape(u_leaves[i]))
+    return jax.tree.unflatten(treedef, out), state._replace(inner_state=inner_state)
 
   return base.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+def fast_path(inner: base.GradientTransformation,
+              fused: Optional[bool] = None) -> base.GradientTransformationExtraArgs:
+  r"""``bucketed(inner)`` where that is safe and switched on, otherwise ``inner`` itself.
+
+  .. math::
+    \mathrm{init}(p) = \begin{cases} \mathrm{bucketed(inner).init}(p) & \text{fused and the
+    leaves are replicated alike} \\ \mathrm{inner.init}(p) & \text{otherwise} \end{cases}
+
+  ``fused=None`` reads ``fused_default()`` at ``init``. ``init`` buckets only when
+  ``tree.replicated_alike`` holds for the parameters: concrete arrays on one device (or
+  replicated over one device set), or traced ones in a process with a single device. Sharded
+  parameters, and parameters traced under ``jit`` in a multi-device process, get ``inner``'s
+  own state (the tree path), so a bucket never gathers and state stays sharded like its
+  parameter. ``update`` follows the state it is given: a ``BucketedState`` runs the bucketed
+  update, any other state the tree path. Both give the same numbers (to float32 rounding).
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> from optax_like._src import alias, fused
+    >>> tx = fused.fast_path(alias.adam(0.1, fused=False))
+    >>> type(tx.init({'w': jnp.ones(2)})).__name__
+    'BucketedState'
+    >>> type(fused.fast_path(alias.adam(0.1, fused=False), False).init({'w': jnp.ones(2)})).__name__
+    'tuple'
+  """
+  if fused is not None and not isinstance(fused, bool):
+    raise TypeError(f'`fused` must be True, False or None, got {fused!r}.')
+  inner = base.with_extra_args_support(inner)
+  flat = bucketed(inner)
+
+  def init_fn(params):
+    enabled = fused_default() if fused is None else fused
+    if enabled and tree.replicated_alike(jax.tree.leaves(params)):
+      return flat.init(params)
+    return inner.init(params)
+
+  def update_fn(updates, state, params=None, **extra_args):
+    tx = flat if isinstance(state, BucketedState) else inner
+    return tx.update(updates, state, params, **extra_args)
+
+  return base.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+def unbucket_state(state: Any, params: Any) -> Any:
+  """The tree-path (optax) layout of a state: every flat bucket vector split back into leaves.
+
+  ``state`` is a ``BucketedState`` (anything else is returned as it is) and ``params`` the
+  parameters it was made for. Every tuple of bucket vectors in the inner state (``mu``, ``nu``,
+  ``trace``, ...) becomes a tree shaped like ``params``; counts and other scalars stay. The
+  result has the structure that ``inner.init(params)`` would have given, e.g. to compare with
+  optax's state or to write an optax-layout checkpoint.
+
+  Example:
+    >>> import jax.numpy as jnp, optax_like as ox
+    >>> p = {'a': jnp.ones(2), 'b': jnp.ones((1, 1))}
+    >>> opt = ox.sgd(0.1, momentum=0.9)
+    >>> s = opt.update(p, opt.init(p), p)[1]
+    >>> ox.unbucket_state(s, p)[0].trace['b'].tolist()
+    [[1.0]]
+  """
+  if not isinstance(state, BucketedState):
+    return state
+  leaves, treedef = jax.tree.flatten(params)
+  members = state.layout.members()
+  if len(leaves) != len(state.layout.bucket_of_leaf):
+    raise ValueError(f'unbucket_state: the state was built for {len(state.layout.bucket_of_leaf)} '
+                     f'leaves but `params` has {len(leaves)}.')
+  sizes = [sum(int(np.size(leaves[i])) for i in idx) for idx in members]
+
+  def is_buckets(x):
+    return (type(x) is tuple and len(x) == len(members) and
+            all(tuple(getattr(v, 'shape', ())) == (n,) for v, n in zip(x, sizes)))
+
+  def to_tree(x):
+    if not is_buckets(x):
+      return x
+    out = [None] * len(leaves)
+    for b, idx in enumerate(members):
+      start = 0
+      for i in idx:
+        n = int(np.size(leaves[i]))
+        out[i] = jnp.reshape(x[b][start:start + n], np.shape(leaves[i]))
+        start += n
+    return jax.tree.unflatten(treedef, out)
+
+  return jax.tree.map(to_tree, state.inner_state, is_leaf=is_buckets)
 
 
 def update_and_apply(tx: base.GradientTransformation, grads: Any, state: Any, params: Any,

@@ -24,6 +24,7 @@ from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
 from optax_like._src import base
 from optax_like._src import distributed
+from optax_like._src import fused
 from optax_like._src import validation
 
 
@@ -142,15 +143,16 @@ def zero1_sharding(state: Any, params: Any, mesh: Mesh, axis: str = 'data', *,
   """The ``NamedSharding`` tree that ``zero1`` gives ``state`` (for ``jit`` out_shardings,
   checkpoint restore, or to measure memory).
 
-  ``state`` may hold arrays or ``jax.ShapeDtypeStruct`` (e.g. from ``jax.eval_shape``).
+  ``state`` may hold arrays or ``jax.ShapeDtypeStruct`` (e.g. from ``jax.eval_shape`` of
+  ``zero1(tx, mesh).init``, which keeps the tree path's layout).
 
   Example:
     >>> import jax, jax.numpy as jnp
     >>> from optax_like._src import alias
-    >>> from optax_like._src.zero import zero1_sharding
+    >>> from optax_like._src.zero import zero1, zero1_sharding
     >>> mesh = jax.make_mesh((1,), ('data',))
     >>> params = {'w': jnp.zeros((4, 2))}
-    >>> state = jax.eval_shape(alias.adam(1e-3).init, params)
+    >>> state = jax.eval_shape(zero1(alias.adam(1e-3), mesh).init, params)
     >>> zero1_sharding(state, params, mesh)[0].mu['w'].spec
     P('data', None)
   """
@@ -207,7 +209,12 @@ def zero1(inner: base.GradientTransformation, mesh: Mesh, axis: str = 'data', *,
   explicit = _is_explicit(mesh)
 
   def init_fn(params):
-    state = inner.init(params)
+    with fused.default_off():  # ZeRO-1 shards the state leaf by leaf, like the parameters
+      state = inner.init(params)
+    if any(isinstance(x, fused.BucketedState) for x in jax.tree.leaves(
+        state, is_leaf=lambda x: isinstance(x, fused.BucketedState))):
+      raise ValueError(f'{fn}: `inner` keeps its state in flat buckets (an alias with '
+                       '`fused=True`); ZeRO-1 shards state leaf by leaf: leave `fused` unset.')
     specs = _state_specs(state, params, _param_specs_list(param_specs, params, fn), mesh, axis)
     return _constrain(state, specs, mesh)
 
