@@ -189,6 +189,9 @@ def build_workloads(cfg: SuiteConfig, max_leaves: Optional[int] = None) -> list[
       f'chain(clip_by_global_norm, adam), {cfg.mixed_leaves} small leaves of '
       f'{len(set(mixed))} shapes ({sum(math.prod(s) for s in mixed):,} params)',
       clip_adam, mixed, CLIP_ADAM_PASSES, TABLE)
+  add(f'lars_wd_{cfg.mixed_leaves}_mixed',
+      f'lars(weight_decay=1e-4), {cfg.mixed_leaves} small leaves of {len(set(mixed))} shapes '
+      f'(per-leaf trust ratios)', lars_wd, mixed, LARS_PASSES, TABLE)
   add(f'clip_adam_{cfg.many_leaves}x{human(cfg.small_leaf)}',
       f'chain(clip_by_global_norm, adam), {cfg.many_leaves} leaves of {cfg.small_leaf}',
       clip_adam, [(cfg.small_leaf,)] * cfg.many_leaves, CLIP_ADAM_PASSES, TABLE)

@@ -34,7 +34,7 @@ def results():
 def test_workload_list_matches_issue():
   names = [w.name for w in workloads.build_workloads(workloads.FULL)]
   for name in ['adam_20M', 'adam_50M', 'rmsprop_momentum_20M', 'sgd_momentum_20M',
-               'lars_wd_20M', 'clip_adam_1000_mixed', 'clip_adam_4000x100']:
+               'lars_wd_20M', 'lars_wd_1000_mixed', 'clip_adam_1000_mixed', 'clip_adam_4000x100']:
     assert name in names
   assert len(names) == len(set(names))
   by_name = {w.name: w for w in workloads.build_workloads(workloads.FULL)}

@@ -29,6 +29,8 @@ FUSED_ALIASES = [
     ('rmsprop_centered', lambda f: ox.rmsprop(1e-2, centered=True, eps=1e-3, fused=f)),
     ('lion', lambda f: ox.lion(1e-3, fused=f)),
     ('adagrad', lambda f: ox.adagrad(1e-1, fused=f)),
+    ('lars', lambda f: ox.lars(0.1, weight_decay=1e-2, nesterov=True, fused=f)),
+    ('lamb', lambda f: ox.lamb(1e-2, weight_decay=0.1, fused=f)),
     ('adam_schedule', lambda f: ox.adam(ox.exponential_decay(1e-2, 2, 0.5), fused=f)),
     ('clip_adam', lambda f: ox.chain(ox.clip_by_global_norm(0.5), ox.adam(1e-2, fused=f))),
 ]
@@ -109,7 +111,7 @@ def _trees(draw):
           'rest': [None] + leaves[1::2]}
 
 
-@pytest.mark.parametrize('name,make', [FUSED_ALIASES[i] for i in (2, 7, 10, 12)])
+@pytest.mark.parametrize('name,make', [FUSED_ALIASES[i] for i in (2, 7, 10, 11, 12, 14)])
 @settings(max_examples=6, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(params=_trees())
@@ -144,11 +146,32 @@ def test_masked_aliases_keep_the_tree_path():
   mask = {'w': True, 'b': False}
   assert not isinstance(ox.adamw(0.1, mask=mask).init(p), fused.BucketedState)
   assert not isinstance(ox.lion(0.1, mask=mask).init(p), fused.BucketedState)
+  assert not isinstance(ox.lamb(0.1, mask=mask).init(p), fused.BucketedState)
+  assert not isinstance(ox.lars(0.1, weight_decay_mask=mask).init(p), fused.BucketedState)
+  assert not isinstance(ox.lars(0.1, trust_ratio_mask=lambda t: mask).init(p),
+                        fused.BucketedState)
   with pytest.raises(ValueError, match='mask'):
     ox.adamw(0.1, mask=mask, fused=True)
-  # lars and lamb have per-leaf trust ratios: never bucketed.
-  assert not isinstance(ox.lars(0.1).init(p), fused.BucketedState)
-  assert not isinstance(ox.lamb(0.1).init(p), fused.BucketedState)
+  # Unmasked lars and lamb are bucketed: their trust ratios reduce over leaf segments.
+  assert isinstance(ox.lars(0.1).init(p), fused.BucketedState)
+  assert isinstance(ox.lamb(0.1).init(p), fused.BucketedState)
+
+
+def test_trust_ratio_in_buckets_is_per_leaf():
+  """Zero leaves (ratio falls back to 1), leaves of very different norms, one bucket each dtype."""
+  params = {'zero': jnp.zeros(3), 'big': jnp.full((2, 2), 100.0), 'small': jnp.full(5, 1e-3),
+            'b16': jnp.ones(4, jnp.bfloat16), 'scalar': jnp.asarray(2.0)}
+  make = lambda f: ox.lars(0.1, weight_decay=0.0, momentum=0.0, fused=f)
+  _run_both(make, params, steps=2, jit=True)
+  tx = make(None)
+  state = tx.init(params)
+  grads = jax.tree.map(jnp.ones_like, params)
+  _, state = tx.update(grads, state, params)
+  ratios = ox.unbucket_state(state, params)[1].inner_state.trust_ratio
+  assert float(ratios['zero']) == 1.0
+  np.testing.assert_allclose(float(ratios['big']), 1e-3 * 200.0 / 2.0, rtol=1e-6)  # tc 1e-3
+  np.testing.assert_allclose(float(ratios['small']), 1e-3 * np.sqrt(5e-6) / np.sqrt(5.0),
+                             rtol=1e-5)
 
 
 def test_fast_path_under_wrappers_matches_optax():
@@ -255,3 +278,24 @@ def test_fused_probe_smoke(capsys):
   fused_probe.main(['--n', '1000', '--leaves', '3', '--rounds', '1', '--only', 'clip'])
   out = capsys.readouterr().out
   assert 'ours:bucketed' in out and 'optax:tree' in out
+
+
+def test_bucketed_state_checkpoint_round_trip_continues_bit_exactly():
+  """Save the state's array leaves (as numpy), restore them into a fresh init's structure."""
+  rng = np.random.default_rng(7)
+  params = random_tree(rng, bf16=True)
+  opt = ox.chain(ox.clip_by_global_norm(1.0), ox.adam(1e-2))
+  step = jax.jit(opt.update)
+  grads = [jax.tree.map(lambda p, i=i: (p * 0.1 * (i + 1)).astype(p.dtype), params)
+           for i in range(4)]
+  state = opt.init(params)
+  for g in grads[:2]:
+    _, state = step(g, state, params)
+  saved = [np.asarray(x) for x in jax.tree.leaves(state)]
+  restored = jax.tree.unflatten(jax.tree.structure(opt.init(params)),
+                                [jnp.asarray(x) for x in saved])
+  for g in grads[2:]:
+    u_a, state = step(g, state, params)
+    u_b, restored = step(g, restored, params)
+    for a, b in zip(jax.tree.leaves((u_a, state)), jax.tree.leaves((u_b, restored))):
+      np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

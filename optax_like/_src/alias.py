@@ -1,6 +1,6 @@
 """Optimizers as chains of transforms, with optax's names, signatures and defaults.
 
-The elementwise ones run behind the fused fast path (`fused.fast_path`): `fused=False` turns it
+All but the masked ones run behind the fused fast path (`fused.fast_path`): `fused=False` turns it
 off for one optimizer, `set_fused_default(False)` everywhere.
 
 Each alias only composes transforms; the math lives in the transform modules.
@@ -29,13 +29,13 @@ def _fast(chain: base.GradientTransformationExtraArgs, fused: Optional[bool],
           mask: Optional[MaskOrFn] = None) -> base.GradientTransformationExtraArgs:
   """The alias's chain behind the fused fast path (``fused.fast_path``).
 
-  A weight-decay mask selects leaves, which a flat bucket no longer has: masked aliases keep the
-  tree path. ``lars`` and ``lamb`` (per-leaf trust ratios) are not wrapped at all.
+  A mask selects leaves, which a flat bucket no longer has: masked aliases keep the tree path.
+  Per-leaf trust ratios (``lars``, ``lamb``) reduce over each leaf's segment of its bucket.
   """
   if mask is not None:
     if fused:
-      raise ValueError('`fused=True` cannot be combined with a weight-decay `mask` (a flat bucket '
-                       'has no leaves to mask); leave `fused` unset or False.')
+      raise ValueError('`fused=True` cannot be combined with a `mask` that selects leaves (a '
+                       'flat bucket has no leaves to mask); leave `fused` unset or False.')
     return chain
   return fused_lib.fast_path(chain, fused)
 
@@ -171,7 +171,8 @@ def rmsprop(learning_rate: ScalarOrSchedule, decay: float = 0.9, eps: float = 1e
 def lars(learning_rate: ScalarOrSchedule, weight_decay: ScalarOrSchedule = 0.0,
          weight_decay_mask: MaskOrFn = True, trust_coefficient: float = 0.001,
          eps: float = 0.0, trust_ratio_mask: MaskOrFn = True, momentum: float = 0.9,
-         nesterov: bool = False) -> base.GradientTransformationExtraArgs:
+         nesterov: bool = False, *,
+         fused: Optional[bool] = None) -> base.GradientTransformationExtraArgs:
   r"""LARS: layer-wise trust ratio on ``g + wd * p``, then SGD with momentum.
 
   .. math::
@@ -186,17 +187,21 @@ def lars(learning_rate: ScalarOrSchedule, weight_decay: ScalarOrSchedule = 0.0,
     >>> u.tolist()   # zero params: trust ratio falls back to 1
     [-0.10000000149011612, -0.10000000149011612]
   """
-  return base.chain(
+  chain = base.chain(
       add_decayed_weights(weight_decay, mask=weight_decay_mask),
       masking.masked(trust_ratio.scale_by_trust_ratio(trust_coefficient=trust_coefficient,
                                                       eps=eps), mask=trust_ratio_mask),
       _lr(learning_rate, 'lars'),
       accumulation.trace(decay=momentum, nesterov=nesterov))
+  # The default masks (True) select every leaf, which a bucket can do; a tree mask cannot.
+  whole = weight_decay_mask is True and trust_ratio_mask is True
+  return _fast(chain, fused, None if whole else (weight_decay_mask, trust_ratio_mask))
 
 
 def lamb(learning_rate: ScalarOrSchedule, b1: float = 0.9, b2: float = 0.999,
          eps: float = 1e-6, eps_root: float = 0.0, weight_decay: float = 0.0,
-         mask: Optional[MaskOrFn] = None) -> base.GradientTransformationExtraArgs:
+         mask: Optional[MaskOrFn] = None, *,
+         fused: Optional[bool] = None) -> base.GradientTransformationExtraArgs:
   r"""LAMB: Adam direction plus decoupled weight decay, rescaled by a per-layer trust ratio.
 
   Example:
@@ -207,11 +212,11 @@ def lamb(learning_rate: ScalarOrSchedule, b1: float = 0.9, b2: float = 0.999,
     >>> u.shape
     (2,)
   """
-  return base.chain(
+  return _fast(base.chain(
       adaptive.scale_by_adam(b1=b1, b2=b2, eps=eps, eps_root=eps_root),
       add_decayed_weights(weight_decay=weight_decay, mask=mask),
       trust_ratio.scale_by_trust_ratio(),
-      _lr(learning_rate, 'lamb'))
+      _lr(learning_rate, 'lamb')), fused, mask)
 
 
 def lion(learning_rate: ScalarOrSchedule, b1: float = 0.9, b2: float = 0.99,

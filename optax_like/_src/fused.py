@@ -2,8 +2,8 @@
 
 Why: on XLA a step over a tree of many small leaves runs (and compiles) several kernels per
 leaf, so its time and compile time grow with the leaf count, not with the parameter count.
-Running the optimizer on one flat vector per dtype cuts that to a few kernels per bucket plus
-one output kernel per leaf (``docs/fused.md`` has the measurements).
+Running the optimizer on one flat vector per dtype for the small leaves cuts that to a few
+kernels per bucket plus one output kernel per leaf (``docs/fused.md`` has the measurements).
 
 * ``bucketed(inner)``: always buckets (refuses leaves it would have to gather).
 * ``fast_path(inner, fused)``: what the aliases use. Its ``init`` buckets when that is safe and
@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from optax_like._src import base, tree, validation
+from optax_like._src import base, segments, tree, validation
 
 _ENV_SWITCH = 'OPTAX_LIKE_FUSED'
 _fused_default = os.environ.get(_ENV_SWITCH, '1').strip().lower() not in ('0', 'false', 'no', 'off')
@@ -66,15 +66,20 @@ def default_off():
 
 
 def _layout(leaves: list) -> list:
-  """The leaf indices of each bucket (one per dtype), buckets in first-seen order."""
+  """The leaf indices of each bucket, buckets in first-seen order.
+
+  Small leaves are grouped by dtype; every larger leaf is alone in its bucket.
+  """
   order: dict = {}
   for i, x in enumerate(leaves):
-    order.setdefault(jnp.result_type(x).name, []).append(i)
+    key = jnp.result_type(x).name if np.size(x) <= tree.SMALL_LEAF else i
+    order.setdefault(key, []).append(i)
   return list(order.values())
 
 
 def _buckets(leaves: list, members: list) -> tuple:
-  return tuple(jnp.concatenate([jnp.ravel(leaves[i]) for i in idx]) for idx in members)
+  return tuple(jnp.ravel(leaves[idx[0]]) if len(idx) == 1 else
+               jnp.concatenate([jnp.ravel(leaves[i]) for i in idx]) for idx in members)
 
 
 def _offsets(leaves: list, members: list) -> tuple:
@@ -85,6 +90,13 @@ def _offsets(leaves: list, members: list) -> tuple:
       offsets[i] = start
       start += int(np.size(leaves[i]))
   return tuple(jnp.asarray(o, jnp.int32) for o in offsets)
+
+
+def _segments(leaves: list, members: list, offsets: tuple) -> list:
+  """Where each leaf sits in its bucket vector, for per-leaf reductions (``segments``)."""
+  return [segments.Segments(offsets=tuple(offsets[i] for i in idx),
+                            sizes=tuple(int(np.size(leaves[i])) for i in idx))
+          for idx in members]
 
 
 @jax.tree_util.register_static
@@ -131,15 +143,16 @@ class BucketedState(NamedTuple):
 
 
 def bucketed(inner: base.GradientTransformation) -> base.GradientTransformationExtraArgs:
-  r"""Runs ``inner`` on one flat vector per dtype of leaves.
+  r"""Runs ``inner`` on flat vectors: one per dtype for the small leaves, one per larger leaf.
 
   .. math::
     v_b = [\mathrm{vec}(x_i)]_{i \in b}, \qquad
     (u_{\mathrm{flat}}, s) = \mathrm{inner}((v_b(g))_b, s, (v_b(p))_b), \qquad
     u_i = \mathrm{unvec}(u_{\mathrm{flat}, b(i)})_i
 
-  Leaves are grouped by dtype in ``jax.tree.leaves`` order (None leaves are skipped and stay
-  None); ``inner`` sees a tuple of 1-D arrays, one per bucket, and its state holds one flat
+  Leaves of up to ``tree.SMALL_LEAF`` (4096) elements are grouped by dtype in ``jax.tree.leaves``
+  order, and every larger leaf is a bucket of its own (None leaves are skipped and stay None);
+  ``inner`` sees a tuple of 1-D arrays, one per bucket, and its state holds one flat
   array per bucket (``mu`` of ``adam`` is a tuple of vectors). The state is
   ``BucketedState(inner_state, offsets)``; the offsets of the leaves in their buckets are int32
   scalars held in the state, so that under ``jit`` they are runtime values and every leaf of one
@@ -147,11 +160,13 @@ def bucketed(inner: base.GradientTransformation) -> base.GradientTransformationE
   offsets would make each slice distinct). Leaves that are split over several devices, or placed
   on different devices, are refused with a ValueError: a bucket never gathers.
 
-  ``inner`` must not depend on how elements are grouped into leaves: elementwise transforms
-  (``adam``, ``sgd``, ``rmsprop``, ...) and global reductions (``clip_by_global_norm``) give
-  the tree path's numbers; per-leaf reductions (``scale_by_trust_ratio``, ``clip_by_norm``)
-  and masks would see a whole bucket as one leaf. Each update leaf comes back in the dtype the
-  inner transformation produced for its bucket, as on the tree path.
+  ``inner`` must not depend on how elements are grouped into leaves, except through
+  ``segments``: elementwise transforms (``adam``, ``sgd``, ``rmsprop``, ...), global reductions
+  (``clip_by_global_norm``) and our ``scale_by_trust_ratio`` (which reduces over each leaf's
+  segment of the bucket while ``bucketed`` runs it) give the tree path's numbers; other per-leaf
+  reductions (``clip_by_norm``, ``clip_by_block_rms``, optax's own trust ratio) and tree masks
+  would see a whole bucket as one leaf. Each update leaf comes back in the dtype the inner
+  transformation produced for its bucket, as on the tree path.
 
   Example:
     >>> import jax.numpy as jnp
@@ -178,8 +193,11 @@ def bucketed(inner: base.GradientTransformation) -> base.GradientTransformationE
     for b, idx in enumerate(members):
       for i in idx:
         bucket_of_leaf[i] = b
-    return BucketedState(inner_state=inner.init(_buckets(leaves, members)),
-                         offsets=_offsets(leaves, members), layout=BucketLayout(bucket_of_leaf))
+    offsets = _offsets(leaves, members)
+    with segments.within(_segments(leaves, members, offsets)):
+      inner_state = inner.init(_buckets(leaves, members))
+    return BucketedState(inner_state=inner_state, offsets=offsets,
+                         layout=BucketLayout(bucket_of_leaf))
 
   def update_fn(updates, state, params=None, **extra_args):
     u_leaves, treedef = jax.tree.flatten(updates)
@@ -195,7 +213,8 @@ def bucketed(inner: base.GradientTransformation) -> base.GradientTransformationE
     members = state.layout.members()
     flat_u = _buckets(u_leaves, members)
     flat_p = None if params is None else _buckets(p_leaves, members)
-    new_flat, inner_state = inner.update(flat_u, state.inner_state, flat_p, **extra_args)
+    with segments.within(_segments(u_leaves, members, state.offsets)):
+      new_flat, inner_state = inner.update(flat_u, state.inner_state, flat_p, **extra_args)
     out = [None] * len(u_leaves)
     for b, idx in enumerate(members):
       if len(idx) == 1:  # a bucket of one leaf: its vector is the leaf, no slice at all
@@ -260,7 +279,8 @@ def unbucket_state(state: Any, params: Any) -> Any:
 
   ``state`` is a ``BucketedState`` (anything else is returned as it is) and ``params`` the
   parameters it was made for. Every tuple of bucket vectors in the inner state (``mu``, ``nu``,
-  ``trace``, ...) becomes a tree shaped like ``params``; counts and other scalars stay. The
+  ``trace``, ...) becomes a tree shaped like ``params``, every tuple of per-leaf values per
+  bucket (trust ratios) a tree of them; counts and other scalars stay. The
   result has the structure that ``inner.init(params)`` would have given, e.g. to compare with
   optax's state or to write an optax-layout checkpoint.
 
@@ -280,21 +300,34 @@ def unbucket_state(state: Any, params: Any) -> Any:
     raise ValueError(f'unbucket_state: the state was built for {len(state.layout.bucket_of_leaf)} '
                      f'leaves but `params` has {len(leaves)}.')
   sizes = [sum(int(np.size(leaves[i])) for i in idx) for idx in members]
+  counts = [len(idx) for idx in members]
+
+  def shaped_as(x, lengths):
+    return (type(x) is tuple and len(x) == len(members) and
+            all(tuple(getattr(v, 'shape', ())) == (n,) for v, n in zip(x, lengths)))
+
+  def per_leaf(x):
+    return (type(x) is tuple and len(x) == len(members) and
+            all(type(v) is tuple and len(v) == n for v, n in zip(x, counts)))
 
   def is_buckets(x):
-    return (type(x) is tuple and len(x) == len(members) and
-            all(tuple(getattr(v, 'shape', ())) == (n,) for v, n in zip(x, sizes)))
+    return shaped_as(x, sizes) or per_leaf(x)
 
   def to_tree(x):
-    if not is_buckets(x):
-      return x
     out = [None] * len(leaves)
-    for b, idx in enumerate(members):
-      start = 0
-      for i in idx:
-        n = int(np.size(leaves[i]))
-        out[i] = jnp.reshape(x[b][start:start + n], np.shape(leaves[i]))
-        start += n
+    if shaped_as(x, sizes):  # bucket vectors (mu, nu, trace, ...): split into the leaves
+      for b, idx in enumerate(members):
+        start = 0
+        for i in idx:
+          n = int(np.size(leaves[i]))
+          out[i] = jnp.reshape(x[b][start:start + n], np.shape(leaves[i]))
+          start += n
+    elif per_leaf(x):  # a tuple of per-leaf values per bucket (trust ratios): one per leaf
+      for b, idx in enumerate(members):
+        for k, i in enumerate(idx):
+          out[i] = x[b][k]
+    else:
+      return x
     return jax.tree.unflatten(treedef, out)
 
   return jax.tree.map(to_tree, state.inner_state, is_leaf=is_buckets)

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 
 from optax_like._src import base
 from optax_like._src import distributed
+from optax_like._src import segments
 from optax_like._src import tree as tree_lib
 from optax_like._src import validation
 
@@ -85,7 +86,9 @@ def scale_by_trust_ratio(min_norm: chex.Numeric = 0.0,
   with :math:`\eta` = ``trust_coefficient``. The fallback :math:`r = 1` is also tf-models
   LARS's (there a zero-initialised bias gets the full learning rate on its first step).
   The state, ``ScaleByTrustRatioState(trust_ratio)``, records each leaf's :math:`r` (float32)
-  from the last update.
+  from the last update. Inside the fused path's flat buckets (``fused.bucketed``) the norms are
+  taken over each leaf's segment of the bucket (``segments``), so the ratios are the same; the
+  state then holds a tuple of per-leaf ratios per bucket.
 
   Inside ``jax.shard_map``, ``axis_name`` names the mesh axes the leaves are split over (an
   axis name or tuple of names for every leaf, or a pytree of ``PartitionSpec`` such as the
@@ -120,6 +123,10 @@ def scale_by_trust_ratio(min_norm: chex.Numeric = 0.0,
     distributed.check_axis_spec(axis_name, fn)
 
   def init_fn(params):
+    buckets = segments.match(params) if axis_name is None else None
+    if buckets is not None:  # flat buckets of the fused path: one ratio per leaf of each
+      return ScaleByTrustRatioState(trust_ratio=tuple(
+          tuple(jnp.ones([], jnp.float32) for _ in seg.sizes) for seg in buckets))
     return ScaleByTrustRatioState(
         trust_ratio=tree_lib.per_leaf_scalars(params, 1.0))
 
@@ -132,10 +139,24 @@ def scale_by_trust_ratio(min_norm: chex.Numeric = 0.0,
     uc = tree_lib.upcast(u)
     return (uc * ratio.astype(uc.dtype)).astype(u.dtype), ratio.astype(jnp.float32)
 
+  def scale_bucket(u, p, seg):
+    """One bucket vector of the fused path: each leaf's segment scaled by its own ratio."""
+    results = [scale_leaf(ui, pi) for ui, pi in zip(segments.pieces(u, seg),
+                                                    segments.pieces(p, seg))]
+    ratios = [r for _, r in results]
+    uc = tree_lib.upcast(u)
+    scaled = (uc * segments.expand(ratios, seg).astype(uc.dtype)).astype(u.dtype)
+    return scaled, tuple(ratios)
+
   def update_fn(updates, state, params=None):
     del state
     validation.require_params(params, fn)
     validation.check_same_structure(updates, params, 'updates', 'params', fn)
+    buckets = segments.match(updates) if axis_name is None else None
+    if buckets is not None:
+      results = [scale_bucket(u, p, seg) for u, p, seg in zip(updates, params, buckets)]
+      return (tuple(r[0] for r in results),
+              ScaleByTrustRatioState(trust_ratio=tuple(r[1] for r in results)))
     u_leaves, treedef = jax.tree.flatten(updates)
     p_leaves = treedef.flatten_up_to(params)
     if axis_name is None:
