@@ -17,7 +17,7 @@ from optax_like._src.alias import (adagrad, adam, adamw, amsgrad, lamb, lars, li
 from optax_like._src.base import (EmptyState, GradientTransformation,
                                   GradientTransformationExtraArgs, OptState, Params, Schedule,
                                   ScalarOrSchedule, TransformInitFn, TransformUpdateFn, Updates,
-                                  chain, identity, init_empty_state, named_chain, set_to_zero,
+                                  identity, init_empty_state, named_chain, set_to_zero,
                                   stateless, with_extra_args_support)
 from optax_like._src.clipping import (ClipByGlobalNormState, ClipByNormState, ClipState, clip, clip_by_block_rms,
                                       clip_by_global_norm, clip_by_norm)
@@ -28,7 +28,7 @@ from optax_like._src.conditionality import (ApplyIfFiniteState, ConditionallyMas
 from optax_like._src.constraining import (NonNegativeParamsState, ZeroNansState,
                                           keep_params_nonnegative, zero_nans)
 from optax_like._src.distributed import aggregate_gradients, sharded_global_norm
-from optax_like._src.fused import (BucketedState, BucketLayout, bucketed, fast_path, fused_default,
+from optax_like._src.fused import (BucketedState, BucketLayout, bucketed, chain, fast_path, fused_default,
                                    set_fused_default, unbucket_state, update_and_apply)
 from optax_like._src.injection import (HyperparamsDict, InjectHyperparamsState,
                                        InjectStatefulHyperparamsState, StatefulSchedule,

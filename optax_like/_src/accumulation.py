@@ -58,7 +58,7 @@ def trace(decay: chex.Numeric, nesterov: bool = False,
                                                  names=('updates', 'state.trace'), fn_name='trace')
     return new_updates, TraceState(trace=new_trace)
 
-  return base.GradientTransformation(init_fn, update_fn)
+  return base.grouping_free(base.GradientTransformation(init_fn, update_fn))
 
 
 def ema(decay: chex.Numeric, debias: bool = True,
@@ -105,4 +105,4 @@ def ema(decay: chex.Numeric, debias: bool = True,
                                                   state.ema)
     return new_updates, EmaState(count=count_inc, ema=stored_ema)
 
-  return base.GradientTransformation(init_fn, update_fn)
+  return base.grouping_free(base.GradientTransformation(init_fn, update_fn))

@@ -10,6 +10,7 @@ optax transform can sit in our ``chain`` and ours in optax's (or in flax's ``Tra
 
 from __future__ import annotations
 
+import weakref
 from typing import Any, Callable, Hashable, NamedTuple, Optional, Protocol, Union
 
 import chex
@@ -84,6 +85,26 @@ def with_extra_args_support(tx: GradientTransformation) -> GradientTransformatio
   return GradientTransformationExtraArgs(tx.init, update_fn)
 
 
+# Transformations whose result does not depend on how the elements are grouped into leaves
+# (elementwise maps, or reductions over all leaves at once), keyed by their update function.
+# The fused path may run them on flat buckets of leaves (``fused.chain``).
+_GROUPING_FREE: 'weakref.WeakKeyDictionary' = weakref.WeakKeyDictionary()
+
+
+def grouping_free(tx: GradientTransformation) -> GradientTransformation:
+  """Marks ``tx`` as independent of how elements are grouped into leaves; returns ``tx``."""
+  _GROUPING_FREE[tx.update] = True
+  return tx
+
+
+def is_grouping_free(tx: Any) -> bool:
+  """Whether ``tx`` was marked by ``grouping_free`` (unknown transformations are not)."""
+  try:
+    return tx.update in _GROUPING_FREE
+  except (AttributeError, TypeError):
+    return False
+
+
 def identity() -> GradientTransformation:
   """Leaves updates unchanged: ``u -> u``."""
 
@@ -91,7 +112,7 @@ def identity() -> GradientTransformation:
     del params
     return updates, state
 
-  return GradientTransformation(init_empty_state, update_fn)
+  return grouping_free(GradientTransformation(init_empty_state, update_fn))
 
 
 def set_to_zero() -> GradientTransformation:

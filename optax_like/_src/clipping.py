@@ -80,7 +80,7 @@ def clip(max_delta: chex.Numeric) -> base.GradientTransformation:
     del params
     return jax.tree.map(clip_leaf, updates), state
 
-  return base.GradientTransformation(base.init_empty_state, update_fn)
+  return base.grouping_free(base.GradientTransformation(base.init_empty_state, update_fn))
 
 
 def clip_by_block_rms(threshold: chex.Numeric) -> base.GradientTransformation:
@@ -207,7 +207,8 @@ def clip_by_global_norm(max_norm: chex.Numeric, *,
     new_updates = jax.tree.map(clip_leaf, updates)
     return new_updates, ClipByGlobalNormState(global_norm=g_norm.astype(jnp.float32))
 
-  return base.GradientTransformation(init_fn, update_fn)
+  tx = base.GradientTransformation(init_fn, update_fn)
+  return base.grouping_free(tx) if axis_name is None else tx
 
 
 class ClipByNormState(NamedTuple):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import weakref
 from typing import Any, NamedTuple, Optional
 
 import jax
@@ -68,13 +69,16 @@ def default_off():
 def _layout(leaves: list) -> list:
   """The leaf indices of each bucket, buckets in first-seen order.
 
-  Small leaves are grouped by dtype; every larger leaf is alone in its bucket.
+  Small leaves are grouped by dtype, ordered by size within the bucket; every larger leaf is
+  alone in its bucket.
   """
   order: dict = {}
   for i, x in enumerate(leaves):
     key = jnp.result_type(x).name if np.size(x) <= tree.SMALL_LEAF else i
     order.setdefault(key, []).append(i)
-  return list(order.values())
+  # Within a bucket, leaves of one size sit next to each other (stable by size), so a per-leaf
+  # reduction is one (count, size) reduction per distinct size (``segments.runs``).
+  return [sorted(idx, key=lambda i: int(np.size(leaves[i]))) for idx in order.values()]
 
 
 def _buckets(leaves: list, members: list) -> tuple:
@@ -101,29 +105,27 @@ def _segments(leaves: list, members: list, offsets: tuple) -> list:
 
 @jax.tree_util.register_static
 class BucketLayout:
-  """Which bucket each leaf belongs to: static (no array leaves), carried inside the state.
+  """The leaf indices of each bucket, in bucket order: static (no array leaves), kept in the state.
 
   ``update`` reads the layout from the state instead of re-deriving it from the leaves it gets,
   so gradients in another dtype than the parameters, or ``params=None``, cannot regroup them.
   """
 
-  def __init__(self, bucket_of_leaf: tuple):
-    self.bucket_of_leaf = tuple(int(b) for b in bucket_of_leaf)
+  def __init__(self, members: Any):
+    self.members = tuple(tuple(int(i) for i in idx) for idx in members)
 
-  def members(self) -> list:
-    groups: list = [[] for _ in range(max(self.bucket_of_leaf, default=-1) + 1)]
-    for i, b in enumerate(self.bucket_of_leaf):
-      groups[b].append(i)
-    return groups
+  @property
+  def n_leaves(self) -> int:
+    return sum(len(idx) for idx in self.members)
 
   def __eq__(self, other):
-    return isinstance(other, BucketLayout) and other.bucket_of_leaf == self.bucket_of_leaf
+    return isinstance(other, BucketLayout) and other.members == self.members
 
   def __hash__(self):
-    return hash(self.bucket_of_leaf)
+    return hash(self.members)
 
   def __repr__(self):
-    return f'BucketLayout({self.bucket_of_leaf})'
+    return f'BucketLayout({self.members})'
 
 
 class BucketedState(NamedTuple):
@@ -189,19 +191,15 @@ def bucketed(inner: base.GradientTransformation) -> base.GradientTransformationE
           'devices; concatenating them would gather them. Use the tree path (`fused=False`, '
           'or no `bucketed`) for sharded parameters.')
     members = _layout(leaves)
-    bucket_of_leaf = [0] * len(leaves)
-    for b, idx in enumerate(members):
-      for i in idx:
-        bucket_of_leaf[i] = b
     offsets = _offsets(leaves, members)
     with segments.within(_segments(leaves, members, offsets)):
       inner_state = inner.init(_buckets(leaves, members))
     return BucketedState(inner_state=inner_state, offsets=offsets,
-                         layout=BucketLayout(bucket_of_leaf))
+                         layout=BucketLayout(members))
 
   def update_fn(updates, state, params=None, **extra_args):
     u_leaves, treedef = jax.tree.flatten(updates)
-    n = len(state.layout.bucket_of_leaf)
+    n = state.layout.n_leaves
     if len(u_leaves) != n:
       raise ValueError(f'bucketed: the state was built for {n} leaves but `updates` has '
                        f'{len(u_leaves)}.')
@@ -210,7 +208,7 @@ def bucketed(inner: base.GradientTransformation) -> base.GradientTransformationE
         np.shape(a) != np.shape(b) for a, b in zip(p_leaves, u_leaves))):
       raise ValueError('bucketed: `updates` and `params` must have leaves of the same shapes '
                        'in the same order.')
-    members = state.layout.members()
+    members = state.layout.members
     flat_u = _buckets(u_leaves, members)
     flat_p = None if params is None else _buckets(p_leaves, members)
     with segments.within(_segments(u_leaves, members, state.offsets)):
@@ -271,7 +269,48 @@ def fast_path(inner: base.GradientTransformation,
     tx = flat if isinstance(state, BucketedState) else inner
     return tx.update(updates, state, params, **extra_args)
 
+  _FAST_PATHS[update_fn] = (inner, fused)
   return base.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+# The (inner, fused) of every ``fast_path`` transformation, keyed by its update function.
+_FAST_PATHS: 'weakref.WeakKeyDictionary' = weakref.WeakKeyDictionary()
+
+
+def chain(*args: base.GradientTransformation) -> base.GradientTransformationExtraArgs:
+  r"""Applies transformations in sequence; the state is the tuple of their states.
+
+  .. math::
+    (u, s_i) \leftarrow \mathrm{tx}_i(u, s_i, p), \quad i = 1, \dots, n
+
+  When at least one member is a fused alias (``fast_path``) and every other member does not
+  depend on how elements are grouped into leaves (``clip_by_global_norm``, ``clip``,
+  ``scale``, ``scale_by_learning_rate``, ``add_decayed_weights`` without a mask, ``trace``,
+  ``ema``, ``scale_by_trust_ratio``, ``identity``), the whole chain runs as one fast path:
+  ``fast_path(chain(members' inner chains))``. Same numbers (to float32 rounding), but one
+  bucketed computation instead of a tree-path member feeding a bucketed one, so e.g.
+  ``chain(clip_by_global_norm(1.0), adam(1e-3))`` compiles and runs like a single fused
+  optimizer. Its state is then one ``BucketedState`` whose ``inner_state`` is the tuple of the
+  members' states (``unbucket_state`` gives the tree layout); when the fast path does not
+  apply (sharded parameters, ``fused=False``), it is the plain chain's tuple.
+
+  Example:
+    >>> import jax.numpy as jnp, optax_like as ox
+    >>> tx = ox.chain(ox.clip(1.0), ox.scale(-0.5))
+    >>> tx.update(jnp.array([3.0, 0.2]), tx.init(None))[0].tolist()
+    [-0.5, -0.10000000149011612]
+    >>> type(ox.chain(ox.clip_by_global_norm(1.0), ox.adam(0.1)).init([jnp.ones(2)])).__name__
+    'BucketedState'
+  """
+  fast = [_FAST_PATHS.get(getattr(tx, 'update', None)) if callable(getattr(tx, 'update', None))
+          else None for tx in args]
+  flags = {f[1] for f in fast if f is not None}
+  mergeable = len(flags) == 1 and all(
+      f is not None or base.is_grouping_free(tx) for tx, f in zip(args, fast))
+  if not mergeable:
+    return base.chain(*args)
+  inners = [f[0] if f is not None else tx for tx, f in zip(args, fast)]
+  return fast_path(base.chain(*inners), flags.pop())
 
 
 def unbucket_state(state: Any, params: Any) -> Any:
@@ -279,8 +318,8 @@ def unbucket_state(state: Any, params: Any) -> Any:
 
   ``state`` is a ``BucketedState`` (anything else is returned as it is) and ``params`` the
   parameters it was made for. Every tuple of bucket vectors in the inner state (``mu``, ``nu``,
-  ``trace``, ...) becomes a tree shaped like ``params``, every tuple of per-leaf values per
-  bucket (trust ratios) a tree of them; counts and other scalars stay. The
+  ``trace``, ...) becomes a tree shaped like ``params``, every ``segments.PerLeaf`` (trust
+  ratios) a tree of per-leaf scalars; counts and other scalars stay. The
   result has the structure that ``inner.init(params)`` would have given, e.g. to compare with
   optax's state or to write an optax-layout checkpoint.
 
@@ -295,37 +334,32 @@ def unbucket_state(state: Any, params: Any) -> Any:
   if not isinstance(state, BucketedState):
     return state
   leaves, treedef = jax.tree.flatten(params)
-  members = state.layout.members()
-  if len(leaves) != len(state.layout.bucket_of_leaf):
-    raise ValueError(f'unbucket_state: the state was built for {len(state.layout.bucket_of_leaf)} '
+  members = state.layout.members
+  if len(leaves) != state.layout.n_leaves:
+    raise ValueError(f'unbucket_state: the state was built for {state.layout.n_leaves} '
                      f'leaves but `params` has {len(leaves)}.')
   sizes = [sum(int(np.size(leaves[i])) for i in idx) for idx in members]
-  counts = [len(idx) for idx in members]
 
   def shaped_as(x, lengths):
     return (type(x) is tuple and len(x) == len(members) and
             all(tuple(getattr(v, 'shape', ())) == (n,) for v, n in zip(x, lengths)))
 
-  def per_leaf(x):
-    return (type(x) is tuple and len(x) == len(members) and
-            all(type(v) is tuple and len(v) == n for v, n in zip(x, counts)))
-
   def is_buckets(x):
-    return shaped_as(x, sizes) or per_leaf(x)
+    return shaped_as(x, sizes) or isinstance(x, segments.PerLeaf)
 
   def to_tree(x):
     out = [None] * len(leaves)
-    if shaped_as(x, sizes):  # bucket vectors (mu, nu, trace, ...): split into the leaves
+    if isinstance(x, segments.PerLeaf):  # a vector of per-leaf values per bucket: one each
+      for b, idx in enumerate(members):
+        for k, i in enumerate(idx):
+          out[i] = x.values[b][k]
+    elif shaped_as(x, sizes):  # bucket vectors (mu, nu, trace, ...): split into the leaves
       for b, idx in enumerate(members):
         start = 0
         for i in idx:
           n = int(np.size(leaves[i]))
           out[i] = jnp.reshape(x[b][start:start + n], np.shape(leaves[i]))
           start += n
-    elif per_leaf(x):  # a tuple of per-leaf values per bucket (trust ratios): one per leaf
-      for b, idx in enumerate(members):
-        for k, i in enumerate(idx):
-          out[i] = x[b][k]
     else:
       return x
     return jax.tree.unflatten(treedef, out)

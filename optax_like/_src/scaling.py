@@ -36,7 +36,7 @@ def scale(step_size: chex.Numeric) -> base.GradientTransformation:
     del params
     return jax.tree.map(lambda g: _times(step_size, g), updates), state
 
-  return base.GradientTransformation(base.init_empty_state, update_fn)
+  return base.grouping_free(base.GradientTransformation(base.init_empty_state, update_fn))
 
 
 def scale_by_schedule(step_size_fn: base.Schedule) -> base.GradientTransformation:
@@ -69,7 +69,7 @@ def scale_by_schedule(step_size_fn: base.Schedule) -> base.GradientTransformatio
     updates = jax.tree.map(lambda g: _times(step_size, g), updates)
     return updates, ScaleByScheduleState(count=tree.safe_increment(state.count))
 
-  return base.GradientTransformation(init_fn, update_fn)
+  return base.grouping_free(base.GradientTransformation(init_fn, update_fn))
 
 
 def scale_by_learning_rate(learning_rate: Optional[base.ScalarOrSchedule] = None, *,

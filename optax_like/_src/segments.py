@@ -2,8 +2,9 @@
 
 ``fused.bucketed`` runs its inner transformation on one flat vector per bucket of leaves. A
 transformation whose math is per leaf (``scale_by_trust_ratio``: one norm per leaf) asks here
-where the leaves of each bucket start and end, and reduces over those segments, so LARS and
-LAMB keep their per-leaf semantics inside a bucket. The boundaries are set only while
+where the leaves of each bucket start and end, and reduces over those segments (one reduction
+per distinct leaf size: a bucket keeps its leaves ordered by size), so LARS and LAMB keep their
+per-leaf semantics inside a bucket. The boundaries are set only while
 ``bucketed`` runs its inner ``init``/``update`` (a trace-time context, like a ``with`` block);
 outside of it, or for a tree that is not that tuple of bucket vectors, ``match`` gives None and
 the transformation works leaf by leaf as usual.
@@ -54,15 +55,48 @@ def match(tree: Any) -> Optional[tuple]:
   return buckets
 
 
-def pieces(vector: jax.Array, seg: Segments) -> list:
-  """The leaves of a bucket vector, flat (a dynamic slice each: one compiled kernel per size)."""
-  if len(seg.sizes) == 1:
-    return [vector]
-  return [jax.lax.dynamic_slice_in_dim(vector, o, n) for o, n in zip(seg.offsets, seg.sizes)]
+class PerLeaf(NamedTuple):
+  """One value per leaf of each bucket (e.g. trust ratios): a vector per bucket, in bucket order.
+
+  A distinct node type, so ``fused.unbucket_state`` can give each leaf its own value back.
+  """
+  values: tuple
 
 
-def expand(values: Sequence[jax.Array], seg: Segments) -> jax.Array:
+def runs(seg: Segments) -> list:
+  """Maximal runs of consecutive leaves of one size: ``(start, count, size)``, all static.
+
+  ``fused.bucketed`` orders a bucket's leaves by size, so there is one run per distinct size.
+  """
+  out: list = []
+  start = 0
+  for n in seg.sizes:
+    if out and out[-1][2] == n:
+      out[-1] = (out[-1][0], out[-1][1] + 1, n)
+    else:
+      out.append((start, 1, n))
+    start += n
+  return out
+
+
+def sq_norms(vector: jax.Array, seg: Segments) -> jax.Array:
+  """``||x_i||^2`` of every leaf of a bucket vector (float32 for 16-bit leaves), shape (leaves,).
+
+  One reduction per run of equal-size leaves: a ``(count, size)`` view summed over its rows.
+  """
+  x = vector.astype(jnp.float32) if jnp.dtype(vector.dtype).itemsize < 4 else vector
+  x = (x.conj() * x).real if jnp.iscomplexobj(x) else x * x
+  parts = [jnp.sum(jnp.reshape(x[start:start + count * n], (count, n)), axis=1)
+           for start, count, n in runs(seg)]
+  return parts[0] if len(parts) == 1 else jnp.concatenate(parts)
+
+
+def expand(values: jax.Array, seg: Segments) -> jax.Array:
   """A bucket-sized vector holding ``values[i]`` over leaf ``i``'s segment."""
-  if len(seg.sizes) == 1:
-    return jnp.broadcast_to(values[0], (seg.total,))
-  return jnp.concatenate([jnp.broadcast_to(v, (n,)) for v, n in zip(values, seg.sizes)])
+  parts = []
+  k = 0
+  for _, count, n in runs(seg):
+    block = jnp.broadcast_to(values[k:k + count, None], (count, n))
+    parts.append(jnp.reshape(block, (count * n,)))
+    k += count
+  return parts[0] if len(parts) == 1 else jnp.concatenate(parts)

@@ -88,7 +88,7 @@ def scale_by_trust_ratio(min_norm: chex.Numeric = 0.0,
   The state, ``ScaleByTrustRatioState(trust_ratio)``, records each leaf's :math:`r` (float32)
   from the last update. Inside the fused path's flat buckets (``fused.bucketed``) the norms are
   taken over each leaf's segment of the bucket (``segments``), so the ratios are the same; the
-  state then holds a tuple of per-leaf ratios per bucket.
+  state then holds ``segments.PerLeaf``: a vector of the leaves' ratios per bucket.
 
   Inside ``jax.shard_map``, ``axis_name`` names the mesh axes the leaves are split over (an
   axis name or tuple of names for every leaf, or a pytree of ``PartitionSpec`` such as the
@@ -125,8 +125,8 @@ def scale_by_trust_ratio(min_norm: chex.Numeric = 0.0,
   def init_fn(params):
     buckets = segments.match(params) if axis_name is None else None
     if buckets is not None:  # flat buckets of the fused path: one ratio per leaf of each
-      return ScaleByTrustRatioState(trust_ratio=tuple(
-          tuple(jnp.ones([], jnp.float32) for _ in seg.sizes) for seg in buckets))
+      return ScaleByTrustRatioState(trust_ratio=segments.PerLeaf(
+          tuple(jnp.ones(len(seg.sizes), jnp.float32) for seg in buckets)))
     return ScaleByTrustRatioState(
         trust_ratio=tree_lib.per_leaf_scalars(params, 1.0))
 
@@ -140,13 +140,22 @@ def scale_by_trust_ratio(min_norm: chex.Numeric = 0.0,
     return (uc * ratio.astype(uc.dtype)).astype(u.dtype), ratio.astype(jnp.float32)
 
   def scale_bucket(u, p, seg):
-    """One bucket vector of the fused path: each leaf's segment scaled by its own ratio."""
-    results = [scale_leaf(ui, pi) for ui, pi in zip(segments.pieces(u, seg),
-                                                    segments.pieces(p, seg))]
-    ratios = [r for _, r in results]
+    """One bucket vector of the fused path: each leaf's segment scaled by its own ratio.
+
+    The same ratio as ``scale_leaf``, computed for all leaves of the bucket at once from
+    their squared norms (one reduction per distinct leaf size, ``segments.sq_norms``).
+    """
+    def floored(sq):
+      norm = distributed.safe_sqrt(sq)
+      return jnp.where(norm <= min_norm, jnp.asarray(min_norm, norm.dtype), norm)
+    param_norm = floored(segments.sq_norms(p, seg))
+    update_norm = floored(segments.sq_norms(u, seg))
+    ratio = trust_coefficient * param_norm / (update_norm + eps)
+    zero_norm = jnp.logical_or(param_norm == 0.0, update_norm == 0.0)
+    ratio = jnp.where(zero_norm, jnp.ones([], ratio.dtype), ratio)
     uc = tree_lib.upcast(u)
-    scaled = (uc * segments.expand(ratios, seg).astype(uc.dtype)).astype(u.dtype)
-    return scaled, tuple(ratios)
+    scaled = (uc * segments.expand(ratio, seg).astype(uc.dtype)).astype(u.dtype)
+    return scaled, ratio.astype(jnp.float32)
 
   def update_fn(updates, state, params=None):
     del state
@@ -156,7 +165,7 @@ def scale_by_trust_ratio(min_norm: chex.Numeric = 0.0,
     if buckets is not None:
       results = [scale_bucket(u, p, seg) for u, p, seg in zip(updates, params, buckets)]
       return (tuple(r[0] for r in results),
-              ScaleByTrustRatioState(trust_ratio=tuple(r[1] for r in results)))
+              ScaleByTrustRatioState(trust_ratio=segments.PerLeaf(tuple(r[1] for r in results))))
     u_leaves, treedef = jax.tree.flatten(updates)
     p_leaves = treedef.flatten_up_to(params)
     if axis_name is None:
@@ -169,4 +178,6 @@ def scale_by_trust_ratio(min_norm: chex.Numeric = 0.0,
     ratios = treedef.unflatten([r[1] for r in results])
     return new_updates, ScaleByTrustRatioState(trust_ratio=ratios)
 
-  return base.GradientTransformation(init_fn, update_fn)
+  tx = base.GradientTransformation(init_fn, update_fn)
+  # Grouping-free in the fused path's sense: inside a bucket its norms follow the leaf segments.
+  return base.grouping_free(tx) if axis_name is None else tx

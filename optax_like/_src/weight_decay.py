@@ -95,4 +95,4 @@ def add_decayed_weights(
   tx = base.GradientTransformation(init_fn, update_fn)
   if mask is not None:
     return masking.masked(tx, mask)
-  return tx
+  return base.grouping_free(tx)
