@@ -4,8 +4,8 @@
   python -m benchmarks.fused_probe --n 4000000 --leaves 200 --rounds 5   # a quicker look
   python -m benchmarks.fused_probe --experiments      # the HLO experiments of docs/fused.md
 
-For each workload it compiles, in one process, optax's step, our tree-path step and the fused
-variants (``update_and_apply``; ``bucketed`` for the many-leaves workload), every step jitted with
+For each workload it compiles, in one process, optax's step, our default (fused) step, our
+tree-path step (``fused`` off) and ``update_and_apply``, every step jitted with
 params and state donated, and prints per variant: compile seconds, number of fusions in the
 compiled HLO, large (array-valued) fusions, XLA's "bytes accessed" estimate, the median step time,
 the median over alternating rounds of ``optax time / variant time``, and the fraction of the
@@ -25,26 +25,29 @@ from benchmarks.workloads import Workload
 
 
 def _steps(lib, w: Workload):
+  """Step variants: optax's tree path; ours fused (the default), tree path, update_and_apply."""
   import optax_like
-  from optax_like._src import fused
+  from optax_like._src import base, fused
   opt = w.make_opt(lib)
 
-  def tree_step(params, state, grads):
-    updates, state = opt.update(grads, state, params)
-    return lib.apply_updates(params, updates), state
+  def step_of(tx):
+    def step(params, state, grads):
+      updates, state = tx.update(grads, state, params)
+      return lib.apply_updates(params, updates), state
+    return step
 
-  variants = {'tree': (tree_step, opt)}
-  if lib is optax_like:
-    variants['update_and_apply'] = (
-        lambda p, s, g: fused.update_and_apply(opt, g, s, p), opt)
-    if len(w.shapes) > 1:
-      bopt = fused.bucketed(w.make_opt(lib))
+  if lib is not optax_like:
+    return {'tree': (step_of(opt), opt)}
 
-      def bucket_step(params, state, grads):
-        updates, state = bopt.update(grads, state, params)
-        return lib.apply_updates(params, updates), state
-      variants['bucketed'] = (bucket_step, bopt)
-  return variants
+  def init_on_tree_path(params):
+    with fused.default_off():
+      return opt.init(params)
+  tree_opt = base.GradientTransformationExtraArgs(init_on_tree_path, opt.update)
+  return {
+      'fused': (step_of(opt), opt),
+      'tree': (step_of(tree_opt), tree_opt),
+      'update_and_apply': (lambda p, s, g: fused.update_and_apply(opt, g, s, p), opt),
+  }
 
 
 def _large_fusions(text: str) -> int:
@@ -118,6 +121,41 @@ def split_scaling(ns=(250, 1000), k: int = 100) -> None:
           f'{_compile_s(per_leaf, leaves)}, concat {_compile_s(concat, leaves)}', flush=True)
 
 
+def output_floor(n_leaves: int = 1000, rounds: int = 9) -> None:
+  """The step-time floor of a tree of n separate output buffers: one kernel per leaf.
+
+  ``p + 1`` on every leaf of the mixed workload (jitted, donated) against optax's clip+adam
+  step on the same leaves: whatever the optimizer, a step that writes n leaves launches n
+  kernels.
+  """
+  import jax.numpy as jnp
+  import numpy as np
+  import optax
+  shapes = workloads.mixed_shapes(n_leaves)
+  params = [jnp.ones(s) for s in shapes]
+  floor = jax.jit(lambda ps: [p + 1.0 for p in ps], donate_argnums=0)
+  tx = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(1e-3))
+
+  def optax_step(ps, s):
+    u, s = tx.update(ps, s, ps)
+    return optax.apply_updates(ps, u), s
+  step = jax.jit(optax_step, donate_argnums=(0, 1))
+  a, b, s = [p.copy() for p in params], [p.copy() for p in params], tx.init(params)
+  a = floor(a)
+  b, s = step(b, s)
+  t_floor, t_optax = [], []
+  for _ in range(rounds):
+    t0 = time.perf_counter()
+    a = jax.block_until_ready(floor(a))
+    t_floor.append(time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    b, s = jax.block_until_ready(step(b, s))
+    t_optax.append(time.perf_counter() - t0)
+  print(f'\noutput floor, {n_leaves} mixed leaves ({sum(int(np.prod(x)) for x in shapes):,} '
+        f'params): `p + 1` per leaf {np.median(t_floor) * 1e3:.2f} ms, optax clip+adam step '
+        f'{np.median(t_optax) * 1e3:.2f} ms (median of {rounds} alternating rounds)', flush=True)
+
+
 def lars_prototype(n: int, rounds: int) -> None:
   """Today's LARS expression (11 passes) against the 9-pass prototype of docs/fused.md."""
   import jax.numpy as jnp
@@ -179,10 +217,11 @@ def main(argv=None) -> None:
   parser.add_argument('--rounds', type=int, default=9)
   parser.add_argument('--only', default='', help='substring of the workload names to run')
   parser.add_argument('--experiments', action='store_true',
-                      help='run the split-scaling and LARS-prototype experiments instead')
+                      help='run the split-scaling, output-floor and LARS-prototype experiments instead')
   args = parser.parse_args(argv)
   if args.experiments:
     split_scaling()
+    output_floor(args.leaves or 1000, args.rounds)
     lars_prototype(args.n, args.rounds)
     return
   bw = harness.bandwidth_xla(min(args.n * 2, 100_000_000), 5)['gb_per_s'] * 1e9

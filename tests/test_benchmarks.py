@@ -170,3 +170,11 @@ def test_rounds_alternate_order():
   assert times == {'a': [1.0, 1.0], 'b': [1.0, 1.0]}
   # Round 0: a then b; round 1: b then a; each a warm-up step then the timed steps.
   assert calls == [('a', 1), ('a', 3), ('b', 1), ('b', 3), ('b', 1), ('b', 3), ('a', 1), ('a', 3)]
+
+
+def test_bucket_threshold_smoke(capsys):
+  """The threshold A/B runs end to end on tiny sizes (no timing assertions)."""
+  from benchmarks import bucket_threshold
+  bucket_threshold.main(['--rounds', '1', '--steps', '1', '--sizes', '3x10,2x5000'])
+  out = capsys.readouterr().out
+  assert 'adam' in out and 'clip_adam' in out and '3 x 10' in out and '2 x 5000' in out

@@ -277,7 +277,7 @@ def test_fused_probe_smoke(capsys):
   from benchmarks import fused_probe
   fused_probe.main(['--n', '1000', '--leaves', '3', '--rounds', '1', '--only', 'clip'])
   out = capsys.readouterr().out
-  assert 'ours:bucketed' in out and 'optax:tree' in out
+  assert 'ours:fused' in out and 'ours:tree' in out and 'optax:tree' in out
 
 
 def test_bucketed_state_checkpoint_round_trip_continues_bit_exactly():

@@ -8,6 +8,8 @@ kernels per bucket plus one output kernel per leaf (``docs/fused.md`` has the me
 * ``bucketed(inner)``: always buckets (refuses leaves it would have to gather).
 * ``fast_path(inner, fused)``: what the aliases use. Its ``init`` buckets when that is safe and
   enabled, and otherwise returns ``inner``'s own state; ``update`` follows the state it is given.
+* ``chain``: a fused alias chained with grouping-free transforms runs as one fast path.
+* ``unbucket_state(state, params)``: a bucketed state in the tree (optax) layout.
 * ``set_fused_default(False)`` (or ``OPTAX_LIKE_FUSED=0`` in the environment) switches the fast
   path off everywhere, for debugging; ``fused=False`` on an alias switches it off there.
 * ``update_and_apply(tx, grads, state, params)``: one call returning ``(new_params, state)``.
@@ -96,10 +98,9 @@ def _offsets(leaves: list, members: list) -> tuple:
   return tuple(jnp.asarray(o, jnp.int32) for o in offsets)
 
 
-def _segments(leaves: list, members: list, offsets: tuple) -> list:
-  """Where each leaf sits in its bucket vector, for per-leaf reductions (``segments``)."""
-  return [segments.Segments(offsets=tuple(offsets[i] for i in idx),
-                            sizes=tuple(int(np.size(leaves[i])) for i in idx))
+def _segments(leaves: list, members: list) -> list:
+  """The sizes of the leaves of each bucket vector, for per-leaf reductions (``segments``)."""
+  return [segments.Segments(sizes=tuple(int(np.size(leaves[i])) for i in idx))
           for idx in members]
 
 
@@ -137,7 +138,7 @@ class BucketedState(NamedTuple):
     offsets: one int32 scalar per (non-None) leaf, in ``jax.tree.leaves`` order: where the leaf
       starts in its bucket's vector. Constant, but kept as runtime values on purpose (see
       ``bucketed``).
-    layout: the bucket of each leaf (static: part of the tree structure, not an array).
+    layout: the leaves of each bucket (static: part of the tree structure, not an array).
   """
   inner_state: Any
   offsets: tuple
@@ -152,11 +153,11 @@ def bucketed(inner: base.GradientTransformation) -> base.GradientTransformationE
     (u_{\mathrm{flat}}, s) = \mathrm{inner}((v_b(g))_b, s, (v_b(p))_b), \qquad
     u_i = \mathrm{unvec}(u_{\mathrm{flat}, b(i)})_i
 
-  Leaves of up to ``tree.SMALL_LEAF`` (4096) elements are grouped by dtype in ``jax.tree.leaves``
-  order, and every larger leaf is a bucket of its own (None leaves are skipped and stay None);
-  ``inner`` sees a tuple of 1-D arrays, one per bucket, and its state holds one flat
+  Leaves of up to ``tree.SMALL_LEAF`` (4096) elements are grouped by dtype (ordered by size
+  within a bucket), and every larger leaf is a bucket of its own (None leaves are skipped and
+  stay None); ``inner`` sees a tuple of 1-D arrays, one per bucket, and its state holds one flat
   array per bucket (``mu`` of ``adam`` is a tuple of vectors). The state is
-  ``BucketedState(inner_state, offsets)``; the offsets of the leaves in their buckets are int32
+  ``BucketedState(inner_state, offsets, layout)``; the offsets of the leaves in their buckets are int32
   scalars held in the state, so that under ``jit`` they are runtime values and every leaf of one
   size reuses one compiled slice kernel (XLA compiles a kernel per distinct fusion; constant
   offsets would make each slice distinct). Leaves that are split over several devices, or placed
@@ -192,7 +193,7 @@ def bucketed(inner: base.GradientTransformation) -> base.GradientTransformationE
           'or no `bucketed`) for sharded parameters.')
     members = _layout(leaves)
     offsets = _offsets(leaves, members)
-    with segments.within(_segments(leaves, members, offsets)):
+    with segments.within(_segments(leaves, members)):
       inner_state = inner.init(_buckets(leaves, members))
     return BucketedState(inner_state=inner_state, offsets=offsets,
                          layout=BucketLayout(members))
@@ -211,7 +212,7 @@ def bucketed(inner: base.GradientTransformation) -> base.GradientTransformationE
     members = state.layout.members
     flat_u = _buckets(u_leaves, members)
     flat_p = None if params is None else _buckets(p_leaves, members)
-    with segments.within(_segments(u_leaves, members, state.offsets)):
+    with segments.within(_segments(u_leaves, members)):
       new_flat, inner_state = inner.update(flat_u, state.inner_state, flat_p, **extra_args)
     out = [None] * len(u_leaves)
     for b, idx in enumerate(members):

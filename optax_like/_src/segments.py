@@ -4,9 +4,8 @@
 transformation whose math is per leaf (``scale_by_trust_ratio``: one norm per leaf) asks here
 where the leaves of each bucket start and end, and reduces over those segments (one reduction
 per distinct leaf size: a bucket keeps its leaves ordered by size), so LARS and LAMB keep their
-per-leaf semantics inside a bucket. The boundaries are set only while
-``bucketed`` runs its inner ``init``/``update`` (a trace-time context, like a ``with`` block);
-outside of it, or for a tree that is not that tuple of bucket vectors, ``match`` gives None and
+per-leaf semantics inside a bucket. The boundaries are set only while ``bucketed`` runs its
+inner ``init``/``update`` (a trace-time context, like a ``with`` block); outside of it, or for a tree that is not that tuple of bucket vectors, ``match`` gives None and
 the transformation works leaf by leaf as usual.
 """
 
@@ -21,8 +20,7 @@ import jax.numpy as jnp
 
 
 class Segments(NamedTuple):
-  """The leaves of one bucket vector: where each starts (int32, runtime under jit) and its size."""
-  offsets: tuple
+  """The leaves of one bucket vector: their sizes, in bucket order (they lie back to back)."""
   sizes: tuple
 
   @property
