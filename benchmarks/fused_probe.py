@@ -156,6 +156,30 @@ def output_floor(n_leaves: int = 1000, rounds: int = 9) -> None:
         f'{np.median(t_optax) * 1e3:.2f} ms (median of {rounds} alternating rounds)', flush=True)
 
 
+def buffer_cost(n: int = 1000, calls: int = 200) -> None:
+  """Per-call cost of n scalar buffers passed through a jitted step (in and out, donated).
+
+  Why ``bucketed`` keeps ~2 sqrt(n) index scalars in its state rather than one offset per leaf.
+  """
+  import jax.numpy as jnp
+  import numpy as np
+  x = jnp.ones(10)
+  f = jax.jit(lambda x, o: (x + 1, o), donate_argnums=1)
+  g = jax.jit(lambda x: x + 1)
+  o = tuple(jnp.asarray(i, jnp.int32) for i in range(n))
+  with_buffers, without = [], []
+  for _ in range(calls):
+    t0 = time.perf_counter()
+    _, o = jax.block_until_ready(f(x, o))
+    with_buffers.append(time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    jax.block_until_ready(g(x))
+    without.append(time.perf_counter() - t0)
+  extra = (np.median(with_buffers) - np.median(without)) / n
+  print(f'\nbuffer cost: {n} int32 scalars through a jitted call (donated): '
+        f'{extra * 1e6:.2f} us per buffer per call', flush=True)
+
+
 def lars_prototype(n: int, rounds: int) -> None:
   """Today's LARS expression (11 passes) against the 9-pass prototype of docs/fused.md."""
   import jax.numpy as jnp
@@ -217,11 +241,12 @@ def main(argv=None) -> None:
   parser.add_argument('--rounds', type=int, default=9)
   parser.add_argument('--only', default='', help='substring of the workload names to run')
   parser.add_argument('--experiments', action='store_true',
-                      help='run the split-scaling, output-floor and LARS-prototype experiments instead')
+                      help='run the split-scaling, output-floor, buffer-cost and LARS-prototype experiments')
   args = parser.parse_args(argv)
   if args.experiments:
     split_scaling()
     output_floor(args.leaves or 1000, args.rounds)
+    buffer_cost()
     lars_prototype(args.n, args.rounds)
     return
   bw = harness.bandwidth_xla(min(args.n * 2, 100_000_000), 5)['gb_per_s'] * 1e9

@@ -211,7 +211,7 @@ def test_bucketed_state_is_one_vector_per_dtype():
   p = {'a': jnp.ones((2, 3)), 'b': jnp.ones(4, jnp.bfloat16), 'c': jnp.ones(()), 'd': None}
   state = fused.bucketed(alias.adam(1e-3, fused=False)).init(p)
   mu = state.inner_state[0].mu
-  assert [int(o) for o in state.offsets] == [1, 0, 0]   # the f32 bucket holds c, then a (by size)
+  assert state.layout.members == ((2, 0), (1,))   # the f32 bucket holds c, then a (by size)
   assert [m.shape for m in mu] == [(7,), (4,)]
   assert [m.dtype for m in mu] == [jnp.float32, jnp.bfloat16]
 
