@@ -141,20 +141,46 @@ def test_switches_turn_the_fast_path_off():
   assert out.stdout.strip() == 'tuple', out.stderr
 
 
-def test_masked_aliases_keep_the_tree_path():
+def _decay_matrices(tree):
+  """A callable mask, as users write them: decay only the leaves with 2+ dimensions."""
+  return jax.tree.map(lambda x: x.ndim >= 2, tree)
+
+
+MASKED = [
+    ('adamw_mask', lambda f: ox.adamw(1e-2, weight_decay=0.1, mask=_decay_matrices, fused=f)),
+    ('lion_mask', lambda f: ox.lion(1e-3, weight_decay=0.1, mask=_decay_matrices, fused=f)),
+    ('lamb_mask', lambda f: ox.lamb(1e-2, weight_decay=0.1, mask=_decay_matrices, fused=f)),
+    ('lars_masks', lambda f: ox.lars(0.1, weight_decay=1e-2, weight_decay_mask=_decay_matrices,
+                                     trust_ratio_mask=_decay_matrices, fused=f)),
+    ('clip_adamw_mask', lambda f: ox.chain(ox.clip_by_global_norm(0.5),
+                                           ox.adamw(1e-2, mask=_decay_matrices, fused=f))),
+]
+
+
+@pytest.mark.parametrize('name,make', MASKED)
+def test_masked_aliases_bucket_by_mask_value_and_equal_tree_path(name, make):
+  params = random_tree(np.random.default_rng(2), bf16=True)
+  _run_both(make, params, jit=True)
+  state = make(None).init(params)
+  # Leaves are split by mask value: no bucket mixes decayed and undecayed leaves.
+  leaves = jax.tree.leaves(params)
+  for idx in state.layout.members:
+    assert len({leaves[i].ndim >= 2 for i in idx}) == 1
+
+
+def test_bad_masks_get_the_tree_paths_errors():
+  """A mask the fast path cannot read as static bools falls back; the tree path names the path."""
   p = {'w': jnp.ones((2, 2)), 'b': jnp.ones(2)}
-  mask = {'w': True, 'b': False}
-  assert not isinstance(ox.adamw(0.1, mask=mask).init(p), fused.BucketedState)
-  assert not isinstance(ox.lion(0.1, mask=mask).init(p), fused.BucketedState)
-  assert not isinstance(ox.lamb(0.1, mask=mask).init(p), fused.BucketedState)
-  assert not isinstance(ox.lars(0.1, weight_decay_mask=mask).init(p), fused.BucketedState)
-  assert not isinstance(ox.lars(0.1, trust_ratio_mask=lambda t: mask).init(p),
-                        fused.BucketedState)
-  with pytest.raises(ValueError, match='mask'):
-    ox.adamw(0.1, mask=mask, fused=True)
-  # Unmasked lars and lamb are bucketed: their trust ratios reduce over leaf segments.
-  assert isinstance(ox.lars(0.1).init(p), fused.BucketedState)
-  assert isinstance(ox.lamb(0.1).init(p), fused.BucketedState)
+  with pytest.raises(ValueError, match=r"at path \['w'\]"):
+    ox.adamw(0.1, mask={'w': {'x': True}, 'b': False}).init(p)
+  with pytest.raises(TypeError, match=r"\['b'\]"):
+    ox.adamw(0.1, mask={'w': True, 'b': 'no'}).init(p)
+  traced = lambda t: jax.tree.map(lambda x: jnp.all(x > 0), t)  # noqa: E731 - from values
+  with pytest.raises(TypeError, match='static'):
+    jax.jit(ox.adamw(0.1, mask=traced).init)(p)
+  # Concrete 0-d bool arrays are bools: bucketed.
+  assert isinstance(ox.adamw(0.1, mask={'w': jnp.asarray(True), 'b': jnp.asarray(False)}).init(p),
+                    fused.BucketedState)
 
 
 def test_trust_ratio_in_buckets_is_per_leaf():
@@ -317,9 +343,12 @@ def test_chain_of_fused_alias_and_grouping_free_transforms_runs_as_one_fast_path
       ox.chain(optax.clip_by_global_norm(1.0), ox.adam(1e-2)),
       ox.chain(ox.adam(1e-2, fused=True), ox.sgd(0.1)),
       ox.chain(ox.clip_by_global_norm(1.0, axis_name='x'), ox.adam(1e-2)),
-      ox.chain(ox.adamw(1e-2, mask={'w': True, 'b': False}), ox.scale(1.0)),
+      ox.chain(ox.masked(ox.scale(2.0), {'w': True, 'b': False}), ox.adam(1e-2)),
   ]
   for tx in not_merged:
     assert type(tx.init(p)) is tuple
+  # A masked alias merges too: its masks travel with it.
+  merged = ox.chain(ox.adamw(1e-2, mask={'w': True, 'b': False}), ox.scale(1.0))
+  assert isinstance(merged.init(p), fused.BucketedState)
   # Without any fused alias, chain is the plain chain.
   assert type(ox.chain(ox.clip(1.0), ox.scale(-1.0)).init(p)) is tuple

@@ -1,7 +1,7 @@
 """Optimizers as chains of transforms, with optax's names, signatures and defaults.
 
-All but the masked ones run behind the fused fast path (`fused.fast_path`): `fused=False` turns it
-off for one optimizer, `set_fused_default(False)` everywhere.
+Every alias runs behind the fused fast path (`fused.fast_path`): `fused=False` turns it off for
+one optimizer, `set_fused_default(False)` everywhere.
 
 Each alias only composes transforms; the math lives in the transform modules.
 """
@@ -26,18 +26,14 @@ def _lr(learning_rate: ScalarOrSchedule, fn: str) -> base.GradientTransformation
 
 
 def _fast(chain: base.GradientTransformationExtraArgs, fused: Optional[bool],
-          mask: Optional[MaskOrFn] = None) -> base.GradientTransformationExtraArgs:
+          make: Any = None, masks: tuple = ()) -> base.GradientTransformationExtraArgs:
   """The alias's chain behind the fused fast path (``fused.fast_path``).
 
-  A mask selects leaves, which a flat bucket no longer has: masked aliases keep the tree path.
-  Per-leaf trust ratios (``lars``, ``lamb``) reduce over each leaf's segment of its bucket.
+  ``chain`` is ``make(*masks)``; with masks that select leaves, the fast path buckets leaves by
+  their mask values and builds ``make`` with one bool per bucket. Per-leaf trust ratios
+  (``lars``, ``lamb``) reduce over each leaf's segment of its bucket.
   """
-  if mask is not None:
-    if fused:
-      raise ValueError('`fused=True` cannot be combined with a `mask` that selects leaves (a '
-                       'flat bucket has no leaves to mask); leave `fused` unset or False.')
-    return chain
-  return fused_lib.fast_path(chain, fused)
+  return fused_lib.fast_path(chain, fused, make_inner=make, masks=masks)
 
 
 def sgd(learning_rate: ScalarOrSchedule, momentum: Optional[float] = None,
@@ -112,11 +108,13 @@ def adamw(learning_rate: ScalarOrSchedule, b1: float = 0.9, b2: float = 0.999,
     >>> round(u.item(), 6)
     -0.05
   """
-  return _fast(base.chain(
-      adaptive.scale_by_adam(b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype,
-                             nesterov=nesterov),
-      add_decayed_weights(weight_decay, mask),
-      _lr(learning_rate, 'adamw')), fused, mask)
+  def make(decay_mask):
+    return base.chain(
+        adaptive.scale_by_adam(b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype,
+                               nesterov=nesterov),
+        add_decayed_weights(weight_decay, decay_mask),
+        _lr(learning_rate, 'adamw'))
+  return _fast(make(mask), fused, make, (mask,))
 
 
 def amsgrad(learning_rate: ScalarOrSchedule, b1: float = 0.9, b2: float = 0.999,
@@ -187,15 +185,15 @@ def lars(learning_rate: ScalarOrSchedule, weight_decay: ScalarOrSchedule = 0.0,
     >>> u.tolist()   # zero params: trust ratio falls back to 1
     [-0.10000000149011612, -0.10000000149011612]
   """
-  chain = base.chain(
-      add_decayed_weights(weight_decay, mask=weight_decay_mask),
-      masking.masked(trust_ratio.scale_by_trust_ratio(trust_coefficient=trust_coefficient,
-                                                      eps=eps), mask=trust_ratio_mask),
-      _lr(learning_rate, 'lars'),
-      accumulation.trace(decay=momentum, nesterov=nesterov))
-  # The default masks (True) select every leaf, which a bucket can do; a tree mask cannot.
-  whole = weight_decay_mask is True and trust_ratio_mask is True
-  return _fast(chain, fused, None if whole else (weight_decay_mask, trust_ratio_mask))
+  def make(decay_mask, ratio_mask):
+    return base.chain(
+        add_decayed_weights(weight_decay, mask=decay_mask),
+        masking.masked(trust_ratio.scale_by_trust_ratio(trust_coefficient=trust_coefficient,
+                                                        eps=eps), mask=ratio_mask),
+        _lr(learning_rate, 'lars'),
+        accumulation.trace(decay=momentum, nesterov=nesterov))
+  masks = (weight_decay_mask, trust_ratio_mask)
+  return _fast(make(*masks), fused, make, masks)
 
 
 def lamb(learning_rate: ScalarOrSchedule, b1: float = 0.9, b2: float = 0.999,
@@ -212,11 +210,13 @@ def lamb(learning_rate: ScalarOrSchedule, b1: float = 0.9, b2: float = 0.999,
     >>> u.shape
     (2,)
   """
-  return _fast(base.chain(
-      adaptive.scale_by_adam(b1=b1, b2=b2, eps=eps, eps_root=eps_root),
-      add_decayed_weights(weight_decay=weight_decay, mask=mask),
-      trust_ratio.scale_by_trust_ratio(),
-      _lr(learning_rate, 'lamb')), fused, mask)
+  def make(decay_mask):
+    return base.chain(
+        adaptive.scale_by_adam(b1=b1, b2=b2, eps=eps, eps_root=eps_root),
+        add_decayed_weights(weight_decay=weight_decay, mask=decay_mask),
+        trust_ratio.scale_by_trust_ratio(),
+        _lr(learning_rate, 'lamb'))
+  return _fast(make(mask), fused, make, (mask,))
 
 
 def lion(learning_rate: ScalarOrSchedule, b1: float = 0.9, b2: float = 0.99,
@@ -233,10 +233,12 @@ def lion(learning_rate: ScalarOrSchedule, b1: float = 0.9, b2: float = 0.99,
     >>> u.tolist()
     [-0.10000000149011612, 0.10000000149011612]
   """
-  return _fast(base.chain(
-      adaptive.scale_by_lion(b1=b1, b2=b2, mu_dtype=mu_dtype),
-      add_decayed_weights(weight_decay, mask),
-      _lr(learning_rate, 'lion')), fused, mask)
+  def make(decay_mask):
+    return base.chain(
+        adaptive.scale_by_lion(b1=b1, b2=b2, mu_dtype=mu_dtype),
+        add_decayed_weights(weight_decay, decay_mask),
+        _lr(learning_rate, 'lion'))
+  return _fast(make(mask), fused, make, (mask,))
 
 
 def adagrad(learning_rate: ScalarOrSchedule, initial_accumulator_value: float = 0.1,

@@ -20,13 +20,13 @@ from __future__ import annotations
 import contextlib
 import os
 import weakref
-from typing import Any, NamedTuple, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from optax_like._src import base, segments, tree, validation
+from optax_like._src import base, masking, segments, tree, validation
 
 _ENV_SWITCH = 'OPTAX_LIKE_FUSED'
 _fused_default = os.environ.get(_ENV_SWITCH, '1').strip().lower() not in ('0', 'false', 'no', 'off')
@@ -68,19 +68,42 @@ def default_off():
     set_fused_default(old)
 
 
-def _layout(leaves: list) -> list:
+def _layout(leaves: list, tags: list) -> list:
   """The leaf indices of each bucket, buckets in first-seen order.
 
-  Small leaves are grouped by dtype, ordered by size within the bucket; every larger leaf is
-  alone in its bucket.
+  Small leaves are grouped by (dtype, tag) (the tag holds the leaf's mask values), ordered by
+  size within the bucket; every larger leaf is alone in its bucket.
   """
   order: dict = {}
   for i, x in enumerate(leaves):
-    key = jnp.result_type(x).name if np.size(x) <= tree.SMALL_LEAF else i
+    key = (jnp.result_type(x).name, tags[i]) if np.size(x) <= tree.SMALL_LEAF else i
     order.setdefault(key, []).append(i)
   # Within a bucket, leaves of one size sit next to each other (stable by size), so a per-leaf
   # reduction is one (count, size) reduction per distinct size (``segments.runs``).
   return [sorted(idx, key=lambda i: int(np.size(leaves[i]))) for idx in order.values()]
+
+
+def _selects_leaves(mask: Any) -> bool:
+  """A mask that selects leaves (a tree or a callable), unlike None or a plain bool."""
+  return mask is not None and not isinstance(mask, bool)
+
+
+def _leaf_tags(masks: tuple, params: Any, n_leaves: int) -> list:
+  """Per leaf, the value of every mask that selects leaves (a tuple of static bools)."""
+  columns = [masking.leaf_mask_values(m, params) for m in masks if _selects_leaves(m)]
+  return [tuple(column[i] for column in columns) for i in range(n_leaves)]
+
+
+def _flat_masks(masks: tuple, bucket_tags: tuple) -> list:
+  """The masks in the flat domain: one that selects leaves becomes a bool per bucket."""
+  out, k = [], 0
+  for mask in masks:
+    if _selects_leaves(mask):
+      out.append(tuple(tag[k] for tag in bucket_tags))
+      k += 1
+    else:
+      out.append(mask)
+  return out
 
 
 def _buckets(leaves: list, members: list) -> tuple:
@@ -132,21 +155,24 @@ class BucketLayout:
   so gradients in another dtype than the parameters, or ``params=None``, cannot regroup them.
   """
 
-  def __init__(self, members: Any):
+  def __init__(self, members: Any, tags: Any = None):
     self.members = tuple(tuple(int(i) for i in idx) for idx in members)
+    # Per bucket, the values of the masks that select leaves (all leaves of a bucket agree).
+    self.tags = tuple(tags) if tags is not None else tuple(() for _ in self.members)
 
   @property
   def n_leaves(self) -> int:
     return sum(len(idx) for idx in self.members)
 
   def __eq__(self, other):
-    return isinstance(other, BucketLayout) and other.members == self.members
+    return (isinstance(other, BucketLayout) and other.members == self.members and
+            other.tags == self.tags)
 
   def __hash__(self):
-    return hash(self.members)
+    return hash((self.members, self.tags))
 
   def __repr__(self):
-    return f'BucketLayout({self.members})'
+    return f'BucketLayout({self.members}, tags={self.tags})'
 
 
 class BucketedState(NamedTuple):
@@ -206,7 +232,18 @@ def bucketed(inner: base.GradientTransformation) -> base.GradientTransformationE
     ((2, 2), 'bfloat16', [-0.5, -0.5, -0.5])
   """
   validation.check_transformation(inner, 'bucketed: `inner`')
-  inner = base.with_extra_args_support(inner)
+  return _bucketed(lambda: inner, ())
+
+
+def _bucketed(make_inner: Callable[..., base.GradientTransformation],
+              masks: tuple) -> base.GradientTransformationExtraArgs:
+  """The engine of ``bucketed``: ``make_inner(*masks)`` over flat buckets.
+
+  Leaves are also grouped by the values of the ``masks`` that select leaves, and the inner
+  transformation is built with those masks turned into one bool per bucket.
+  """
+  def flat_inner(bucket_tags):
+    return base.with_extra_args_support(make_inner(*_flat_masks(masks, bucket_tags)))
 
   def init_fn(params):
     leaves = jax.tree.leaves(params)
@@ -215,13 +252,14 @@ def bucketed(inner: base.GradientTransformation) -> base.GradientTransformationE
           'bucketed: the parameters are split over several devices or placed on different '
           'devices; concatenating them would gather them. Use the tree path (`fused=False`, '
           'or no `bucketed`) for sharded parameters.')
-    members = _layout(leaves)
+    tags = _leaf_tags(masks, params, len(leaves))
+    members = _layout(leaves, tags)
+    layout = BucketLayout(members, [tags[idx[0]] for idx in members])
     with segments.within(_segments(leaves, members)):
-      inner_state = inner.init(_buckets(leaves, members))
+      inner_state = flat_inner(layout.tags).init(_buckets(leaves, members))
     max_run = max((count for seg in _segments(leaves, members)
                    for _, count, _ in segments.runs(seg)), default=1)
-    return BucketedState(inner_state=inner_state, digits=_digit_values(max_run),
-                         layout=BucketLayout(members))
+    return BucketedState(inner_state=inner_state, digits=_digit_values(max_run), layout=layout)
 
   def update_fn(updates, state, params=None, **extra_args):
     u_leaves, treedef = jax.tree.flatten(updates)
@@ -238,7 +276,8 @@ def bucketed(inner: base.GradientTransformation) -> base.GradientTransformationE
     flat_u = _buckets(u_leaves, members)
     flat_p = None if params is None else _buckets(p_leaves, members)
     with segments.within(_segments(u_leaves, members)):
-      new_flat, inner_state = inner.update(flat_u, state.inner_state, flat_p, **extra_args)
+      new_flat, inner_state = flat_inner(state.layout.tags).update(
+          flat_u, state.inner_state, flat_p, **extra_args)
     out = [None] * len(u_leaves)
     for b, (idx, seg) in enumerate(zip(members, _segments(u_leaves, members))):
       if len(idx) == 1:  # a bucket of one leaf: its vector is the leaf, no slice at all
@@ -257,8 +296,9 @@ def bucketed(inner: base.GradientTransformation) -> base.GradientTransformationE
   return base.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
-def fast_path(inner: base.GradientTransformation,
-              fused: Optional[bool] = None) -> base.GradientTransformationExtraArgs:
+def fast_path(inner: base.GradientTransformation, fused: Optional[bool] = None, *,
+              make_inner: Optional[Callable[..., base.GradientTransformation]] = None,
+              masks: tuple = ()) -> base.GradientTransformationExtraArgs:
   r"""``bucketed(inner)`` where that is safe and switched on, otherwise ``inner`` itself.
 
   .. math::
@@ -273,6 +313,12 @@ def fast_path(inner: base.GradientTransformation,
   parameter. ``update`` follows the state it is given: a ``BucketedState`` runs the bucketed
   update, any other state the tree path. Both give the same numbers (to float32 rounding).
 
+  Masks: when ``inner`` is ``make_inner(*masks)`` and some of ``masks`` select leaves (trees
+  of bools or callables, as ``masked`` takes), pass ``make_inner`` and ``masks``: leaves are
+  then also bucketed by their mask values (read from the params at ``init``), and the
+  bucketed computation runs ``make_inner`` with each such mask turned into one bool per
+  bucket. A mask that cannot be read as static bools keeps the tree path.
+
   Example:
     >>> import jax.numpy as jnp
     >>> from optax_like._src import alias, fused
@@ -284,12 +330,23 @@ def fast_path(inner: base.GradientTransformation,
   """
   if fused is not None and not isinstance(fused, bool):
     raise TypeError(f'`fused` must be True, False or None, got {fused!r}.')
+  if make_inner is None:
+    make_inner, masks = (lambda: inner), ()
+  masks = tuple(masks)
   inner = base.with_extra_args_support(inner)
-  flat = bucketed(inner)
+  flat = _bucketed(make_inner, masks)
+
+  def masks_are_static(params) -> bool:
+    try:
+      _leaf_tags(masks, params, len(jax.tree.leaves(params)))
+    except (TypeError, ValueError):  # the tree path reports a bad mask in its own words
+      return False
+    return True
 
   def init_fn(params):
     enabled = fused_default() if fused is None else fused
-    if enabled and tree.replicated_alike(jax.tree.leaves(params)):
+    if (enabled and tree.replicated_alike(jax.tree.leaves(params))
+        and masks_are_static(params)):
       return flat.init(params)
     return inner.init(params)
 
@@ -297,11 +354,12 @@ def fast_path(inner: base.GradientTransformation,
     tx = flat if isinstance(state, BucketedState) else inner
     return tx.update(updates, state, params, **extra_args)
 
-  _FAST_PATHS[update_fn] = (inner, fused)
+  _FAST_PATHS[update_fn] = (make_inner, masks, fused)
   return base.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
-# The (inner, fused) of every ``fast_path`` transformation, keyed by its update function.
+# The (make_inner, masks, fused) of every ``fast_path`` transformation, keyed by its update
+# function, so that ``chain`` can merge fused members.
 _FAST_PATHS: 'weakref.WeakKeyDictionary' = weakref.WeakKeyDictionary()
 
 
@@ -332,13 +390,23 @@ def chain(*args: base.GradientTransformation) -> base.GradientTransformationExtr
   """
   fast = [_FAST_PATHS.get(getattr(tx, 'update', None)) if callable(getattr(tx, 'update', None))
           else None for tx in args]
-  flags = {f[1] for f in fast if f is not None}
+  flags = {f[2] for f in fast if f is not None}
   mergeable = len(flags) == 1 and all(
       f is not None or base.is_grouping_free(tx) for tx, f in zip(args, fast))
   if not mergeable:
     return base.chain(*args)
-  inners = [f[0] if f is not None else tx for tx, f in zip(args, fast)]
-  return fast_path(base.chain(*inners), flags.pop())
+  parts = [(f[0], f[1]) if f is not None else ((lambda tx=tx: tx), ())
+           for tx, f in zip(args, fast)]
+  all_masks = tuple(m for _, masks in parts for m in masks)
+
+  def make_chain(*masks):
+    members, k = [], 0
+    for make_member, member_masks in parts:
+      members.append(make_member(*masks[k:k + len(member_masks)]))
+      k += len(member_masks)
+    return base.chain(*members)
+
+  return fast_path(make_chain(*all_masks), flags.pop(), make_inner=make_chain, masks=all_masks)
 
 
 def unbucket_state(state: Any, params: Any) -> Any:
@@ -379,8 +447,8 @@ def unbucket_state(state: Any, params: Any) -> Any:
     out = [None] * len(leaves)
     if isinstance(x, segments.PerLeaf):  # a vector of per-leaf values per bucket: one each
       for b, idx in enumerate(members):
-        for k, i in enumerate(idx):
-          out[i] = x.values[b][k]
+        for k, i in enumerate(idx):  # a masked-out bucket's entry stands for each of its leaves
+          out[i] = x.values[b] if segments.masked_out(x.values[b]) else x.values[b][k]
     elif shaped_as(x, sizes):  # bucket vectors (mu, nu, trace, ...): split into the leaves
       for b, idx in enumerate(members):
         start = 0

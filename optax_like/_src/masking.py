@@ -137,6 +137,25 @@ def _is_params_placeholder(params: Any) -> bool:
   return type(params).__name__ == '_ParamsPlaceholder'
 
 
+def leaf_mask_values(mask: Any, params: Any, fn: str = 'masked') -> list[bool]:
+  """The value of ``mask`` (a tree of bools, a prefix of ``params``, or a callable returning
+  one) for every leaf of ``params``, in ``jax.tree.leaves`` order.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> from optax_like._src.masking import leaf_mask_values
+    >>> leaf_mask_values({'w': True, 'b': False}, {'w': jnp.ones(2), 'b': [jnp.ones(1)] * 2})
+    [False, False, True]
+  """
+  mask_tree = mask(params) if callable(mask) else mask
+  values = _mask_values(mask_tree, fn)
+  subtrees = _check_prefix(mask_tree, params, 'the mask', 'the params', fn)
+  out: list[bool] = []
+  for value, subtree in zip(values, subtrees):
+    out.extend([value] * len(jax.tree.leaves(subtree)))
+  return out
+
+
 # --------------------------------------------------------------------------- masked
 
 

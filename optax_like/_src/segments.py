@@ -43,14 +43,22 @@ def within(buckets: Sequence[Segments]):
 
 
 def match(tree: Any) -> Optional[tuple]:
-  """The current buckets' segments if ``tree`` is the tuple of bucket vectors they describe."""
+  """The current buckets' segments if ``tree`` is the tuple of bucket vectors they describe.
+
+  Positions that ``masked`` replaced by an empty node (a masked-out bucket) are allowed.
+  """
   buckets = getattr(_current, 'buckets', None)
   if buckets is None or type(tree) is not tuple or len(tree) != len(buckets):
     return None
   for vector, seg in zip(tree, buckets):
-    if tuple(getattr(vector, 'shape', (None,))) != (seg.total,):
+    if not masked_out(vector) and tuple(getattr(vector, 'shape', (None,))) != (seg.total,):
       return None
   return buckets
+
+
+def masked_out(entry: Any) -> bool:
+  """Whether a position of the bucket tuple was masked out (``masked`` leaves an empty node)."""
+  return not hasattr(entry, 'shape') and not jax.tree.leaves(entry)
 
 
 class PerLeaf(NamedTuple):

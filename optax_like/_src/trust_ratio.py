@@ -125,8 +125,9 @@ def scale_by_trust_ratio(min_norm: chex.Numeric = 0.0,
   def init_fn(params):
     buckets = segments.match(params) if axis_name is None else None
     if buckets is not None:  # flat buckets of the fused path: one ratio per leaf of each
-      return ScaleByTrustRatioState(trust_ratio=segments.PerLeaf(
-          tuple(jnp.ones(len(seg.sizes), jnp.float32) for seg in buckets)))
+      return ScaleByTrustRatioState(trust_ratio=segments.PerLeaf(tuple(
+          p if segments.masked_out(p) else jnp.ones(len(seg.sizes), jnp.float32)
+          for p, seg in zip(params, buckets))))
     return ScaleByTrustRatioState(
         trust_ratio=tree_lib.per_leaf_scalars(params, 1.0))
 
@@ -163,7 +164,8 @@ def scale_by_trust_ratio(min_norm: chex.Numeric = 0.0,
     validation.check_same_structure(updates, params, 'updates', 'params', fn)
     buckets = segments.match(updates) if axis_name is None else None
     if buckets is not None:
-      results = [scale_bucket(u, p, seg) for u, p, seg in zip(updates, params, buckets)]
+      results = [(u, u) if segments.masked_out(u) else scale_bucket(u, p, seg)
+                 for u, p, seg in zip(updates, params, buckets)]
       return (tuple(r[0] for r in results),
               ScaleByTrustRatioState(trust_ratio=segments.PerLeaf(tuple(r[1] for r in results))))
     u_leaves, treedef = jax.tree.flatten(updates)
