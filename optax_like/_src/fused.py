@@ -149,16 +149,16 @@ def _segments(leaves: list, members: list) -> list:
 
 @jax.tree_util.register_static
 class BucketLayout:
-  """The leaf indices of each bucket, in bucket order: static (no array leaves), kept in the state.
+  """The leaf indices (and mask values) of each bucket: static (no array leaves), in the state.
 
   ``update`` reads the layout from the state instead of re-deriving it from the leaves it gets,
   so gradients in another dtype than the parameters, or ``params=None``, cannot regroup them.
   """
 
-  def __init__(self, members: Any, tags: Any = None):
+  def __init__(self, members: Any, tags: Any):
     self.members = tuple(tuple(int(i) for i in idx) for idx in members)
     # Per bucket, the values of the masks that select leaves (all leaves of a bucket agree).
-    self.tags = tuple(tags) if tags is not None else tuple(() for _ in self.members)
+    self.tags = tuple(tuple(tag) for tag in tags)
 
   @property
   def n_leaves(self) -> int:
