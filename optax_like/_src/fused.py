@@ -255,10 +255,10 @@ def _bucketed(make_inner: Callable[..., base.GradientTransformation],
     tags = _leaf_tags(masks, params, len(leaves))
     members = _layout(leaves, tags)
     layout = BucketLayout(members, [tags[idx[0]] for idx in members])
-    with segments.within(_segments(leaves, members)):
+    segs = _segments(leaves, members)
+    with segments.within(segs):
       inner_state = flat_inner(layout.tags).init(_buckets(leaves, members))
-    max_run = max((count for seg in _segments(leaves, members)
-                   for _, count, _ in segments.runs(seg)), default=1)
+    max_run = max((count for seg in segs for _, count, _ in segments.runs(seg)), default=1)
     return BucketedState(inner_state=inner_state, digits=_digit_values(max_run), layout=layout)
 
   def update_fn(updates, state, params=None, **extra_args):
@@ -275,11 +275,12 @@ def _bucketed(make_inner: Callable[..., base.GradientTransformation],
     members = state.layout.members
     flat_u = _buckets(u_leaves, members)
     flat_p = None if params is None else _buckets(p_leaves, members)
-    with segments.within(_segments(u_leaves, members)):
+    segs = _segments(u_leaves, members)
+    with segments.within(segs):
       new_flat, inner_state = flat_inner(state.layout.tags).update(
           flat_u, state.inner_state, flat_p, **extra_args)
     out = [None] * len(u_leaves)
-    for b, (idx, seg) in enumerate(zip(members, _segments(u_leaves, members))):
+    for b, (idx, seg) in enumerate(zip(members, segs)):
       if len(idx) == 1:  # a bucket of one leaf: its vector is the leaf, no slice at all
         out[idx[0]] = jnp.reshape(new_flat[b], np.shape(u_leaves[idx[0]]))
         continue

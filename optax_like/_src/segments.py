@@ -18,6 +18,8 @@ from typing import Any, NamedTuple, Optional, Sequence
 import jax
 import jax.numpy as jnp
 
+from optax_like._src import tree
+
 
 class Segments(NamedTuple):
   """The leaves of one bucket vector: their sizes, in bucket order (they lie back to back)."""
@@ -90,8 +92,7 @@ def sq_norms(vector: jax.Array, seg: Segments) -> jax.Array:
 
   One reduction per run of equal-size leaves: a ``(count, size)`` view summed over its rows.
   """
-  x = vector.astype(jnp.float32) if jnp.dtype(vector.dtype).itemsize < 4 else vector
-  x = (x.conj() * x).real if jnp.iscomplexobj(x) else x * x
+  x = tree.abs_sq(tree.upcast(vector))
   parts = [jnp.sum(jnp.reshape(x[start:start + count * n], (count, n)), axis=1)
            for start, count, n in runs(seg)]
   return parts[0] if len(parts) == 1 else jnp.concatenate(parts)

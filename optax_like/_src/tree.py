@@ -89,7 +89,8 @@ def abs_sq(x: jax.Array) -> jax.Array:
 # A "small" leaf: up to this many elements. ``global_norm`` sums the squares of small leaves in
 # one reduction over their concatenation, and the fused path (``fused.bucketed``) concatenates
 # small leaves into one vector per dtype; larger leaves keep kernels of their own. Measured on
-# 2 CPU cores (adam and clip+adam over n equal leaves, side by side with optax): concatenating
+# 2 CPU cores with `python -m benchmarks.bucket_threshold` (adam and clip+adam over n equal
+# leaves, side by side with optax; table in docs/fused.md): concatenating
 # wins for leaves of a few hundred elements, ties at 2k-4k, and loses from 8k on, where the
 # concatenation costs more than the kernel launches it saves.
 SMALL_LEAF = 4096

@@ -65,6 +65,11 @@ def _floored_norm(x: jax.Array, min_norm: chex.Numeric, axes: tuple = (),
     norm = distributed.safe_sqrt(distributed.leaf_sq_norm(x, axes, fn, where))
   else:
     norm = _l2_norm(tree_lib.upcast(x))
+  return _floor(norm, min_norm)
+
+
+def _floor(norm: jax.Array, min_norm: chex.Numeric) -> jax.Array:
+  """A norm ``<= min_norm`` counts as ``min_norm``."""
   return jnp.where(norm <= min_norm, jnp.asarray(min_norm, norm.dtype), norm)
 
 
@@ -131,12 +136,14 @@ def scale_by_trust_ratio(min_norm: chex.Numeric = 0.0,
     return ScaleByTrustRatioState(
         trust_ratio=tree_lib.per_leaf_scalars(params, 1.0))
 
-  def scale_leaf(u, p, axes=(), where=''):
-    param_norm = _floored_norm(p, min_norm, axes, fn, where)
-    update_norm = _floored_norm(u, min_norm, axes, fn, where)
+  def ratio_of(param_norm, update_norm):
     ratio = trust_coefficient * param_norm / (update_norm + eps)
     zero_norm = jnp.logical_or(param_norm == 0.0, update_norm == 0.0)
-    ratio = jnp.where(zero_norm, jnp.ones([], ratio.dtype), ratio)
+    return jnp.where(zero_norm, jnp.ones([], ratio.dtype), ratio)
+
+  def scale_leaf(u, p, axes=(), where=''):
+    ratio = ratio_of(_floored_norm(p, min_norm, axes, fn, where),
+                     _floored_norm(u, min_norm, axes, fn, where))
     uc = tree_lib.upcast(u)
     return (uc * ratio.astype(uc.dtype)).astype(u.dtype), ratio.astype(jnp.float32)
 
@@ -146,14 +153,8 @@ def scale_by_trust_ratio(min_norm: chex.Numeric = 0.0,
     The same ratio as ``scale_leaf``, computed for all leaves of the bucket at once from
     their squared norms (one reduction per distinct leaf size, ``segments.sq_norms``).
     """
-    def floored(sq):
-      norm = distributed.safe_sqrt(sq)
-      return jnp.where(norm <= min_norm, jnp.asarray(min_norm, norm.dtype), norm)
-    param_norm = floored(segments.sq_norms(p, seg))
-    update_norm = floored(segments.sq_norms(u, seg))
-    ratio = trust_coefficient * param_norm / (update_norm + eps)
-    zero_norm = jnp.logical_or(param_norm == 0.0, update_norm == 0.0)
-    ratio = jnp.where(zero_norm, jnp.ones([], ratio.dtype), ratio)
+    ratio = ratio_of(_floor(distributed.safe_sqrt(segments.sq_norms(p, seg)), min_norm),
+                     _floor(distributed.safe_sqrt(segments.sq_norms(u, seg)), min_norm))
     uc = tree_lib.upcast(u)
     scaled = (uc * segments.expand(ratio, seg).astype(uc.dtype)).astype(u.dtype)
     return scaled, ratio.astype(jnp.float32)
