@@ -1,4 +1,4 @@
-"""Run in a subprocess with 8 host devices: the fused fast path never gathers.
+"""Run in a subprocess with 8 host devices: ``fused`` never gathers, the plain path shards.
 
 Prints one line per check, ending in ``ok`` or ``FAIL <details>``; exits 1 on any failure.
 """
@@ -9,7 +9,6 @@ import sys
 os.environ['XLA_FLAGS'] = os.environ.get('XLA_FLAGS', '') + ' --xla_force_host_platform_device_count=8'
 
 import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 from jax.sharding import NamedSharding, PartitionSpec as P  # noqa: E402
 
@@ -24,10 +23,6 @@ def check(name, cond, detail=''):
   print(f'{name} ' + ('ok' if cond else f'FAIL {detail}'))
 
 
-def is_bucketed(state):
-  return isinstance(state, ox.BucketedState)
-
-
 def main():
   assert len(jax.devices()) == 8, jax.devices()
   mesh = jax.make_mesh((8,), ('data',))
@@ -36,21 +31,19 @@ def main():
           'bias': rng.normal(size=(4,)).astype(np.float32),
           'emb': rng.normal(size=(3, 8)).astype(np.float32)}
   grads = {k: v * 0.1 + 0.05 for k, v in host.items()}
+  plain = ox.chain(ox.clip_by_global_norm(1.0), ox.adam(1e-2))
+  opt = ox.fused(plain)
 
-  # 1. Replicated params (data parallel): bucketed, and the flat state is replicated like them.
+  # 1. Replicated params (data parallel): fused, and the flat state is replicated like them.
   repl = NamedSharding(mesh, P())
   params = jax.device_put(host, repl)
-  opt = ox.chain(ox.clip_by_global_norm(1.0), ox.adam(1e-2))
   state = opt.init(params)
-  flat_state = state  # the chain of clip and a fused alias runs as one fast path
-  ok = is_bucketed(flat_state) and all(
-      x.sharding.is_fully_replicated and len(x.sharding.device_set) == 8
-      for x in jax.tree.leaves(flat_state.inner_state) if x.ndim)
-  check('replicated_params_bucketed_with_replicated_state', ok, str(jax.tree.map(
-      lambda x: x.sharding, flat_state)))
+  ok = all(x.sharding.is_fully_replicated and len(x.sharding.device_set) == 8
+           for x in jax.tree.leaves(state['inner_state']) if x.ndim)
+  check('replicated_params_fused_with_replicated_state', ok,
+        str(jax.tree.map(lambda x: x.sharding, state)))
 
-  # 2. ... and the jitted step equals the tree path on one device, state still replicated.
-  plain = ox.chain(ox.clip_by_global_norm(1.0), ox.adam(1e-2, fused=False))
+  # 2. ... and the jitted step equals the plain path on one device, state still replicated.
   ps, s = params, state
   pr, sr = host, plain.init(host)
   step = jax.jit(lambda g, s, p: ox.update_and_apply(opt, g, s, p))
@@ -59,30 +52,30 @@ def main():
     u, sr = plain.update(grads, sr, pr)
     pr = ox.apply_updates(pr, u)
   err = max(float(np.max(np.abs(np.asarray(ps[k]) - np.asarray(pr[k])))) for k in host)
-  still = all(x.sharding.is_fully_replicated for x in jax.tree.leaves(s.inner_state) if x.ndim)
-  check('replicated_step_equals_tree_path', err <= 1e-6 and still, f'err={err} replicated={still}')
+  still = all(x.sharding.is_fully_replicated for x in jax.tree.leaves(s['inner_state']) if x.ndim)
+  check('replicated_step_equals_plain_path', err <= 1e-6 and still,
+        f'err={err} replicated={still}')
 
-  # 3. Sharded params: the tree path, every state leaf sharded like its parameter.
+  # 3. Sharded params, plain path: every state leaf sharded like its parameter (eager and jit).
   specs = {'kernel': P('data'), 'bias': P(), 'emb': P(None, 'data')}
   sharded = {k: jax.device_put(v, NamedSharding(mesh, specs[k])) for k, v in host.items()}
-  for mode, init in (('eager', opt.init), ('jit', jax.jit(opt.init))):
-    st = init(sharded)
-    mu = st[1][0].mu
-    ok = not is_bucketed(st) and not is_bucketed(st[1]) and all(
-        mu[k].sharding.is_equivalent_to(NamedSharding(mesh, specs[k]), mu[k].ndim) for k in host)
-    check(f'sharded_params_tree_path_{mode}', ok, str(jax.tree.map(lambda x: x.sharding, mu)))
+  for mode, init in (('eager', plain.init), ('jit', jax.jit(plain.init))):
+    mu = init(sharded)[1][0].mu
+    ok = all(mu[k].sharding.is_equivalent_to(NamedSharding(mesh, specs[k]), mu[k].ndim)
+             for k in host)
+    check(f'sharded_params_plain_state_sharded_like_params_{mode}', ok,
+          str(jax.tree.map(lambda x: x.sharding, mu)))
 
-  # 4. Params on different single devices: the tree path; `bucketed` itself refuses.
+  # 4. fused refuses sharded params and params on different devices: it would gather them.
   scattered = {k: jax.device_put(v, jax.devices()[i]) for i, (k, v) in enumerate(host.items())}
-  check('scattered_params_tree_path', not is_bucketed(opt.init(scattered)))
-  try:
-    ox.bucketed(ox.adam(1e-2, fused=False)).init(sharded)
-    check('bucketed_refuses_sharded', False, 'no error')
-  except ValueError as e:
-    check('bucketed_refuses_sharded', 'gather' in str(e), str(e))
-
-  # 5. jit(init) of replicated params in a multi-device process cannot see the placement: tree.
-  check('traced_init_multi_device_tree_path', not is_bucketed(jax.jit(opt.init)(params)))
+  refused = []
+  for p in (sharded, scattered):
+    try:
+      opt.init(p)
+      refused.append(False)
+    except ValueError as e:
+      refused.append('gather' in str(e))
+  check('fused_refuses_sharded_and_scattered_params', all(refused), str(refused))
   sys.exit(1 if failures else 0)
 
 

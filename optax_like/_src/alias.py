@@ -1,9 +1,8 @@
 """Optimizers as chains of transforms, with optax's names, signatures and defaults.
 
-Every alias runs behind the fused fast path (`fused.fast_path`): `fused=False` turns it off for
-one optimizer, `set_fused_default(False)` everywhere.
-
-Each alias only composes transforms; the math lives in the transform modules.
+Each alias only composes transforms (the math lives in the transform modules) and returns
+optax's plain chain, whose state is optax's. ``fused(alias(...))`` runs it bucketed: each alias
+records how it is built (``fused.recipe``), masks included.
 """
 
 from __future__ import annotations
@@ -25,21 +24,20 @@ def _lr(learning_rate: ScalarOrSchedule, fn: str) -> base.GradientTransformation
   return scaling.scale_by_learning_rate(learning_rate)
 
 
-def _fast(chain: base.GradientTransformationExtraArgs, fused: Optional[bool],
-          make: Any = None, masks: tuple = ()) -> base.GradientTransformationExtraArgs:
-  """The alias's chain behind the fused fast path (``fused.fast_path``).
+def _fusable(chain: base.GradientTransformationExtraArgs, make: Any = None,
+             masks: tuple = ()) -> base.GradientTransformationExtraArgs:
+  """The alias's plain chain, recorded as ``make(*masks)`` for ``fused``.
 
-  ``chain`` is ``make(*masks)``; with masks that select leaves, the fast path buckets leaves by
-  their mask values and builds ``make`` with one bool per bucket. Per-leaf trust ratios
-  (``lars``, ``lamb``) reduce over each leaf's segment of its bucket.
+  With masks that select leaves, ``fused`` buckets leaves by their mask values and builds
+  ``make`` with one bool per bucket. Per-leaf trust ratios (``lars``, ``lamb``) reduce over each
+  leaf's segment of its bucket.
   """
-  return fused_lib.fast_path(chain, fused, make_inner=make, masks=masks)
+  return fused_lib.recipe(chain, make or (lambda: chain), masks)
 
 
 def sgd(learning_rate: ScalarOrSchedule, momentum: Optional[float] = None,
         nesterov: bool = False,
-        accumulator_dtype: Optional[Any] = None, *,
-        fused: Optional[bool] = None) -> base.GradientTransformationExtraArgs:
+        accumulator_dtype: Optional[Any] = None) -> base.GradientTransformationExtraArgs:
   r"""Stochastic gradient descent, optionally with (Nesterov) momentum.
 
   .. math::
@@ -58,12 +56,12 @@ def sgd(learning_rate: ScalarOrSchedule, momentum: Optional[float] = None,
                              accumulator_dtype=accumulator_dtype)
   else:
     mom = base.identity()
-  return _fast(base.chain(mom, _lr(learning_rate, 'sgd')), fused)
+  return _fusable(base.chain(mom, _lr(learning_rate, 'sgd')))
 
 
 def adam(learning_rate: ScalarOrSchedule, b1: float = 0.9, b2: float = 0.999,
          eps: float = 1e-8, eps_root: float = 0.0, mu_dtype: Optional[Any] = None, *,
-         nesterov: bool = False, fused: Optional[bool] = None) -> base.GradientTransformationExtraArgs:
+         nesterov: bool = False) -> base.GradientTransformationExtraArgs:
   r"""Adam: ``u = -lr * m_hat / (sqrt(v_hat + eps_root) + eps)`` with bias-corrected moments.
 
   Example:
@@ -73,15 +71,15 @@ def adam(learning_rate: ScalarOrSchedule, b1: float = 0.9, b2: float = 0.999,
     >>> round(u.item(), 4)   # first step: -lr * sign(g), up to float32 bias-correction rounding
     -0.1
   """
-  return _fast(base.chain(
+  return _fusable(base.chain(
       adaptive.scale_by_adam(b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype,
                              nesterov=nesterov),
-      _lr(learning_rate, 'adam')), fused)
+      _lr(learning_rate, 'adam')))
 
 
 def nadam(learning_rate: ScalarOrSchedule, b1: float = 0.9, b2: float = 0.999,
           eps: float = 1e-8, eps_root: float = 0.0, mu_dtype: Optional[Any] = None, *,
-          nesterov: bool = True, fused: Optional[bool] = None) -> base.GradientTransformationExtraArgs:
+          nesterov: bool = True) -> base.GradientTransformationExtraArgs:
   r"""NAdam: Adam with Nesterov momentum (``adam(..., nesterov=True)``).
 
   Example:
@@ -91,13 +89,13 @@ def nadam(learning_rate: ScalarOrSchedule, b1: float = 0.9, b2: float = 0.999,
     >>> u.shape
     (1,)
   """
-  return adam(learning_rate, b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov, fused=fused)
+  return adam(learning_rate, b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov)
 
 
 def adamw(learning_rate: ScalarOrSchedule, b1: float = 0.9, b2: float = 0.999,
           eps: float = 1e-8, eps_root: float = 0.0, mu_dtype: Optional[Any] = None,
           weight_decay: ScalarOrSchedule = 1e-4, mask: Optional[MaskOrFn] = None, *,
-          nesterov: bool = False, fused: Optional[bool] = None) -> base.GradientTransformationExtraArgs:
+          nesterov: bool = False) -> base.GradientTransformationExtraArgs:
   r"""AdamW: ``u = -lr * (m_hat / (sqrt(v_hat + eps_root) + eps) + wd * p)`` (decoupled decay).
 
   Example:
@@ -114,14 +112,13 @@ def adamw(learning_rate: ScalarOrSchedule, b1: float = 0.9, b2: float = 0.999,
                                nesterov=nesterov),
         add_decayed_weights(weight_decay, decay_mask),
         _lr(learning_rate, 'adamw'))
-  return _fast(make(mask), fused, make, (mask,))
+  return _fusable(make(mask), make, (mask,))
 
 
 def amsgrad(learning_rate: ScalarOrSchedule, b1: float = 0.9, b2: float = 0.999,
             eps: float = 1e-8, eps_root: float = 0.0, mu_dtype: Optional[Any] = None,
             bias_correction_mu: bool = True,
-            bias_correction_nu: bool = True, *,
-            fused: Optional[bool] = None) -> base.GradientTransformationExtraArgs:
+            bias_correction_nu: bool = True) -> base.GradientTransformationExtraArgs:
   r"""AMSGrad: Adam whose denominator uses the running maximum of the second moment.
 
   Example:
@@ -131,18 +128,17 @@ def amsgrad(learning_rate: ScalarOrSchedule, b1: float = 0.9, b2: float = 0.999,
     >>> round(u.item(), 4)
     -0.1
   """
-  return _fast(base.chain(
+  return _fusable(base.chain(
       adaptive.scale_by_amsgrad(b1=b1, b2=b2, eps=eps, eps_root=eps_root, mu_dtype=mu_dtype,
                                 bias_correction_mu=bias_correction_mu,
                                 bias_correction_nu=bias_correction_nu),
-      _lr(learning_rate, 'amsgrad')), fused)
+      _lr(learning_rate, 'amsgrad')))
 
 
 def rmsprop(learning_rate: ScalarOrSchedule, decay: float = 0.9, eps: float = 1e-8,
             initial_scale: float = 0.0, eps_in_sqrt: bool = True, centered: bool = False,
             momentum: Optional[float] = None, nesterov: bool = False,
-            bias_correction: bool = False, *,
-            fused: Optional[bool] = None) -> base.GradientTransformationExtraArgs:
+            bias_correction: bool = False) -> base.GradientTransformationExtraArgs:
   r"""RMSprop: ``u = -lr * g / sqrt(nu + eps)`` (centered: ``nu - mu^2``), then optional momentum.
 
   The learning rate is applied before the momentum trace, so the velocity holds ``-lr * ...``
@@ -158,19 +154,18 @@ def rmsprop(learning_rate: ScalarOrSchedule, decay: float = 0.9, eps: float = 1e
   scaler = adaptive.scale_by_stddev if centered else adaptive.scale_by_rms
   if momentum is not None:
     validation.check_range(momentum, 'momentum', low=0.0, fn='rmsprop')
-  return _fast(base.chain(
+  return _fusable(base.chain(
       scaler(decay=decay, eps=eps, initial_scale=initial_scale, eps_in_sqrt=eps_in_sqrt,
              bias_correction=bias_correction),
       _lr(learning_rate, 'rmsprop'),
       accumulation.trace(decay=momentum, nesterov=nesterov)
-      if momentum is not None else base.identity()), fused)
+      if momentum is not None else base.identity()))
 
 
 def lars(learning_rate: ScalarOrSchedule, weight_decay: ScalarOrSchedule = 0.0,
          weight_decay_mask: MaskOrFn = True, trust_coefficient: float = 0.001,
          eps: float = 0.0, trust_ratio_mask: MaskOrFn = True, momentum: float = 0.9,
-         nesterov: bool = False, *,
-         fused: Optional[bool] = None) -> base.GradientTransformationExtraArgs:
+         nesterov: bool = False) -> base.GradientTransformationExtraArgs:
   r"""LARS: layer-wise trust ratio on ``g + wd * p``, then SGD with momentum.
 
   .. math::
@@ -193,13 +188,12 @@ def lars(learning_rate: ScalarOrSchedule, weight_decay: ScalarOrSchedule = 0.0,
         _lr(learning_rate, 'lars'),
         accumulation.trace(decay=momentum, nesterov=nesterov))
   masks = (weight_decay_mask, trust_ratio_mask)
-  return _fast(make(*masks), fused, make, masks)
+  return _fusable(make(*masks), make, masks)
 
 
 def lamb(learning_rate: ScalarOrSchedule, b1: float = 0.9, b2: float = 0.999,
          eps: float = 1e-6, eps_root: float = 0.0, weight_decay: float = 0.0,
-         mask: Optional[MaskOrFn] = None, *,
-         fused: Optional[bool] = None) -> base.GradientTransformationExtraArgs:
+         mask: Optional[MaskOrFn] = None) -> base.GradientTransformationExtraArgs:
   r"""LAMB: Adam direction plus decoupled weight decay, rescaled by a per-layer trust ratio.
 
   Example:
@@ -216,13 +210,12 @@ def lamb(learning_rate: ScalarOrSchedule, b1: float = 0.9, b2: float = 0.999,
         add_decayed_weights(weight_decay=weight_decay, mask=decay_mask),
         trust_ratio.scale_by_trust_ratio(),
         _lr(learning_rate, 'lamb'))
-  return _fast(make(mask), fused, make, (mask,))
+  return _fusable(make(mask), make, (mask,))
 
 
 def lion(learning_rate: ScalarOrSchedule, b1: float = 0.9, b2: float = 0.99,
          mu_dtype: Optional[Any] = None, weight_decay: ScalarOrSchedule = 1e-3,
-         mask: Optional[MaskOrFn] = None, *,
-         fused: Optional[bool] = None) -> base.GradientTransformationExtraArgs:
+         mask: Optional[MaskOrFn] = None) -> base.GradientTransformationExtraArgs:
   r"""Lion: ``u = -lr * (sign(b1 m + (1-b1) g) + wd p)``, then ``m = b2 m + (1-b2) g``.
 
   Example:
@@ -238,12 +231,11 @@ def lion(learning_rate: ScalarOrSchedule, b1: float = 0.9, b2: float = 0.99,
         adaptive.scale_by_lion(b1=b1, b2=b2, mu_dtype=mu_dtype),
         add_decayed_weights(weight_decay, decay_mask),
         _lr(learning_rate, 'lion'))
-  return _fast(make(mask), fused, make, (mask,))
+  return _fusable(make(mask), make, (mask,))
 
 
 def adagrad(learning_rate: ScalarOrSchedule, initial_accumulator_value: float = 0.1,
-            eps: float = 1e-7, *,
-            fused: Optional[bool] = None) -> base.GradientTransformationExtraArgs:
+            eps: float = 1e-7) -> base.GradientTransformationExtraArgs:
   r"""Adagrad: ``s += g^2``, ``u = -lr * g / sqrt(s + eps)`` (optax's form).
 
   Example:
@@ -253,6 +245,6 @@ def adagrad(learning_rate: ScalarOrSchedule, initial_accumulator_value: float = 
     >>> u.shape
     (1,)
   """
-  return _fast(base.chain(
+  return _fusable(base.chain(
       adaptive.scale_by_rss(initial_accumulator_value=initial_accumulator_value, eps=eps),
-      _lr(learning_rate, 'adagrad')), fused)
+      _lr(learning_rate, 'adagrad')))

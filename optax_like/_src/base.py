@@ -87,7 +87,7 @@ def with_extra_args_support(tx: GradientTransformation) -> GradientTransformatio
 
 # Transformations whose result does not depend on how the elements are grouped into leaves
 # (elementwise maps, or reductions over all leaves at once), keyed by their update function.
-# The fused path may run them on flat buckets of leaves (``fused.chain``).
+# ``fused`` may run them on flat buckets of leaves.
 _GROUPING_FREE: 'weakref.WeakKeyDictionary' = weakref.WeakKeyDictionary()
 
 
@@ -170,7 +170,20 @@ def chain(*args: GradientTransformation) -> GradientTransformationExtraArgs:
       new_state.append(s)
     return updates, tuple(new_state)
 
+  _CHAIN_MEMBERS[update_fn] = tuple(args)
   return GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+# The members of every ``chain``, keyed by its update function (``fused`` rebuilds chains).
+_CHAIN_MEMBERS: 'weakref.WeakKeyDictionary' = weakref.WeakKeyDictionary()
+
+
+def chain_members(tx: Any) -> Optional[tuple]:
+  """The transformations ``tx`` chains, if ``tx`` was made by ``chain``; otherwise None."""
+  try:
+    return _CHAIN_MEMBERS.get(tx.update)
+  except (AttributeError, TypeError):
+    return None
 
 
 def named_chain(*args: tuple[str, GradientTransformation]) -> GradientTransformationExtraArgs:

@@ -1,26 +1,30 @@
-"""Fused execution: the aliases' fast path over flat buckets of leaves, and a one-call step.
+"""Fused execution: ``fused(tx)`` runs an optimizer over flat buckets of leaves.
 
 Why: on XLA a step over a tree of many small leaves runs (and compiles) several kernels per
 leaf, so its time and compile time grow with the leaf count, not with the parameter count.
 Running the optimizer on one flat vector per dtype for the small leaves cuts that to a few
 kernels per bucket plus one output kernel per leaf (``docs/fused.md`` has the measurements).
 
-* ``bucketed(inner)``: always buckets (refuses leaves it would have to gather).
-* ``fast_path(inner, fused)``: what the aliases use. Its ``init`` buckets when that is safe and
-  enabled, and otherwise returns ``inner``'s own state; ``update`` follows the state it is given.
-* ``chain``: a fused alias chained with grouping-free transforms runs as one fast path.
-* ``unbucket_state(state, params)``: a bucketed state in the tree (optax) layout.
-* ``set_fused_default(False)`` (or ``OPTAX_LIKE_FUSED=0`` in the environment) switches the fast
-  path off everywhere, for debugging; ``fused=False`` on an alias switches it off there.
+Fusion is an execution strategy the user asks for, never a storage format imposed on them:
+every alias and ``chain`` keeps optax's state; only ``fused(tx)`` has the bucketed state below.
+
+Public surface (re-exported at the top level):
+
+* ``fused(tx)``: ``tx`` run bucketed, same numbers as ``tx`` (to float32 rounding).
+* ``to_fused_state(tx, state, params)`` / ``to_optax_state(tx, state, params)``: convert a
+  state between the optax layout of the unfused optimizer and the layout of ``fused(...)``,
+  so a run can switch either way mid-training.
 * ``update_and_apply(tx, grads, state, params)``: one call returning ``(new_params, state)``.
+
+Everything else here is private. ``recipe`` and ``base.chain_members`` tell ``fused`` how a
+transformation is built, so it can rebuild it over buckets.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
+import hashlib
 import weakref
-from typing import Any, Callable, NamedTuple, Optional
+from typing import Any, Callable, Optional
 
 import jax
 import jax.numpy as jnp
@@ -28,59 +32,83 @@ import numpy as np
 
 from optax_like._src import base, masking, segments, tree, validation
 
-_ENV_SWITCH = 'OPTAX_LIKE_FUSED'
-_fused_default = os.environ.get(_ENV_SWITCH, '1').strip().lower() not in ('0', 'false', 'no', 'off')
+# The two keys of a fused state (a plain dict; see ``fused``).
+INNER_STATE = 'inner_state'
+LEAF_INDEX = 'leaf_index'
 
 
-def fused_default() -> bool:
-  """Whether the aliases take the fused fast path when their ``fused`` argument is None."""
-  return _fused_default
+# --------------------------------------------------------------------------- how a tx is built
+
+# ``make(*masks)`` and ``masks`` of transformations built with masks that select leaves (the
+# aliases ``adamw``, ``lars``, ...), keyed by their update function: ``fused`` rebuilds them with
+# each such mask turned into one bool per bucket.
+_RECIPES: 'weakref.WeakKeyDictionary' = weakref.WeakKeyDictionary()
+# The (make, masks) plan of every ``fused`` transformation, keyed by its update function.
+_FUSED: 'weakref.WeakKeyDictionary' = weakref.WeakKeyDictionary()
 
 
-def set_fused_default(enabled: bool) -> bool:
-  """Switches the aliases' fast path on or off for every later ``init``; returns the old value.
+def recipe(tx: base.GradientTransformation, make: Callable[..., base.GradientTransformation],
+           masks: tuple = ()) -> base.GradientTransformation:
+  """Records that ``tx`` is ``make(*masks)``, so ``fused`` can rebuild it over buckets; returns tx.
 
-  The starting value is on, or off when the environment variable ``OPTAX_LIKE_FUSED`` is
-  ``0``/``false``/``no``/``off``. A state already made keeps its layout: ``update`` follows
-  the state it is given.
-
-  Example:
-    >>> import jax.numpy as jnp, optax_like as ox
-    >>> old = ox.set_fused_default(False)
-    >>> type(ox.adam(0.1).init({'w': jnp.ones(2)})).__name__   # the plain chain state
-    'tuple'
-    >>> _ = ox.set_fused_default(old)
+  ``make`` must build a transformation that does not depend on how elements are grouped into
+  leaves when each mask that selects leaves (a tree of bools or a callable) is replaced by one
+  bool per bucket: chains of elementwise transforms, global reductions and
+  ``scale_by_trust_ratio`` (per-leaf norms as segment reductions, ``segments``).
   """
-  global _fused_default
-  if not isinstance(enabled, bool):
-    raise TypeError(f'set_fused_default: `enabled` must be a bool, got {enabled!r}.')
-  old, _fused_default = _fused_default, enabled
-  return old
+  _RECIPES[tx.update] = (make, tuple(masks))
+  return tx
 
 
-@contextlib.contextmanager
-def default_off():
-  """Within the block, ``init`` of aliases with ``fused=None`` takes the tree path."""
-  old = set_fused_default(False)
+def _lookup(registry: Any, fn: Any) -> Any:
   try:
-    yield
-  finally:
-    set_fused_default(old)
+    return registry.get(fn)
+  except TypeError:  # not weak-referenceable: not ours
+    return None
 
 
-def _layout(leaves: list, tags: list) -> list:
-  """The leaf indices of each bucket, buckets in first-seen order.
+def _describe(tx: Any) -> str:
+  """A readable name for a transformation: the function that built it (``clip_by_norm``)."""
+  update = getattr(tx, 'update', None)
+  name = getattr(update, '__qualname__', None) or type(tx).__name__
+  name = name.split('.<locals>')[0]
+  module = getattr(update, '__module__', '') or ''
+  return f'optax.{name}' if module.split('.')[0] == 'optax' else name
 
-  Small leaves are grouped by (dtype, tag) (the tag holds the leaf's mask values), ordered by
-  size within the bucket; every larger leaf is alone in its bucket.
-  """
-  order: dict = {}
-  for i, x in enumerate(leaves):
-    key = (jnp.result_type(x).name, tags[i]) if np.size(x) <= tree.SMALL_LEAF else i
-    order.setdefault(key, []).append(i)
-  # Within a bucket, leaves of one size sit next to each other (stable by size), so a per-leaf
-  # reduction is one (count, size) reduction per distinct size (``segments.runs``).
-  return [sorted(idx, key=lambda i: int(np.size(leaves[i]))) for idx in order.values()]
+
+def _plan(tx: Any, where: str) -> tuple:
+  """``(make, masks)`` with ``make(*masks)`` equal to ``tx``, every part runnable over buckets."""
+  update = getattr(tx, 'update', None)
+  if _lookup(_FUSED, update) is not None:
+    raise ValueError(f'fused: {where} is already fused; wrap the unfused transformation once.')
+  found = _lookup(_RECIPES, update)
+  if found is not None:
+    return found
+  members = base.chain_members(tx)
+  if members is not None:
+    plans = [_plan(m, f'{where}, chain member {i} ({_describe(m)})')
+             for i, m in enumerate(members)]
+    all_masks = tuple(m for _, masks in plans for m in masks)
+
+    def make_chain(*masks):
+      built, k = [], 0
+      for make_member, member_masks in plans:
+        built.append(make_member(*masks[k:k + len(member_masks)]))
+        k += len(member_masks)
+      return base.chain(*built)
+
+    return make_chain, all_masks
+  if base.is_grouping_free(tx):
+    return (lambda: tx), ()
+  raise ValueError(
+      f'fused: {where} ({_describe(tx)}) cannot run over flat buckets of leaves: its result '
+      'depends on how elements are grouped into leaves, or it is not known to fused. fused '
+      'runs the aliases (sgd, adam, adamw, lars, ...), chain, and elementwise or global '
+      'transforms (clip, clip_by_global_norm, scale, scale_by_adam, trace, ...); keep this '
+      'transformation unfused.')
+
+
+# --------------------------------------------------------------------------- buckets
 
 
 def _selects_leaves(mask: Any) -> bool:
@@ -90,7 +118,7 @@ def _selects_leaves(mask: Any) -> bool:
 
 def _leaf_tags(masks: tuple, params: Any, n_leaves: int) -> list:
   """Per leaf, the value of every mask that selects leaves (a tuple of static bools)."""
-  columns = [masking.leaf_mask_values(m, params) for m in masks if _selects_leaves(m)]
+  columns = [masking.leaf_mask_values(m, params, 'fused') for m in masks if _selects_leaves(m)]
   return [tuple(column[i] for column in columns) for i in range(n_leaves)]
 
 
@@ -106,9 +134,59 @@ def _flat_masks(masks: tuple, bucket_tags: tuple) -> list:
   return out
 
 
-def _buckets(leaves: list, members: list) -> tuple:
-  return tuple(jnp.ravel(leaves[idx[0]]) if len(idx) == 1 else
-               jnp.concatenate([jnp.ravel(leaves[i]) for i in idx]) for idx in members)
+def _dtype_name(x: Any) -> str:
+  return jnp.result_type(getattr(x, 'dtype', x)).name
+
+
+class _Layout:
+  """Which leaves share which bucket, for one params tree: a function of its structure, leaf
+  shapes and dtypes and the mask values, and nothing else.
+
+  Small leaves (up to ``tree.SMALL_LEAF`` elements) are grouped by (dtype, mask values) and
+  ordered by size within a bucket (so a per-leaf reduction is one ``(count, size)`` reduction
+  per distinct size, ``segments.runs``); every larger leaf is a bucket of its own.
+  """
+
+  def __init__(self, leaves: list, treedef: Any, tags: list):
+    order: dict = {}
+    for i, x in enumerate(leaves):
+      key = (_dtype_name(x), tags[i]) if np.size(x) <= tree.SMALL_LEAF else i
+      order.setdefault(key, []).append(i)
+    self.members = [sorted(idx, key=lambda i: int(np.size(leaves[i]))) for idx in order.values()]
+    self.tags = tuple(tags[idx[0]] for idx in self.members)
+    self.shapes = [tuple(np.shape(x)) for x in leaves]
+    self.segments = [segments.Segments(sizes=tuple(int(np.size(leaves[i])) for i in idx))
+                     for idx in self.members]
+    description = repr((str(treedef), self.shapes, [_dtype_name(x) for x in leaves], tags))
+    # The key of the state's ``leaf_index`` entry: a state is only ever used with this layout.
+    self.key = hashlib.sha1(description.encode()).hexdigest()[:16]
+
+  @property
+  def n_leaves(self) -> int:
+    return len(self.shapes)
+
+  def max_run(self) -> int:
+    return max((count for seg in self.segments for _, count, _ in segments.runs(seg)),
+               default=1)
+
+
+def _layout_of(masks: tuple, tree_: Any) -> tuple:
+  leaves, treedef = jax.tree.flatten(tree_)
+  return _Layout(leaves, treedef, _leaf_tags(masks, tree_, len(leaves))), leaves, treedef
+
+
+def _buckets(leaves: list, layout: _Layout) -> tuple:
+  """One flat vector per bucket (abstract ``ShapeDtypeStruct`` leaves give abstract vectors)."""
+  out = []
+  for idx in layout.members:
+    if any(isinstance(leaves[i], jax.ShapeDtypeStruct) for i in idx):
+      out.append(jax.ShapeDtypeStruct((sum(int(np.size(leaves[i])) for i in idx),),
+                                      jnp.result_type(*[leaves[i].dtype for i in idx])))
+    elif len(idx) == 1:
+      out.append(jnp.ravel(leaves[idx[0]]))
+    else:
+      out.append(jnp.concatenate([jnp.ravel(leaves[i]) for i in idx]))
+  return tuple(out)
 
 
 def _radix(max_run: int) -> tuple[int, int]:
@@ -120,350 +198,290 @@ def _radix(max_run: int) -> tuple[int, int]:
   3.7 s for two, and one digit (a scalar per index, 304 state leaves) in 3.9 s, at the same
   step time.
   """
-  base = 2
-  while base * base < max_run:
-    base += 1
-  return 2, base
+  base_ = 2
+  while base_ * base_ < max_run:
+    base_ += 1
+  return 2, base_
 
 
 def _digit_values(max_run: int) -> tuple:
   """The runtime scalars ``v * base**k`` (one tuple per digit k, v = 0 .. base-1), int32."""
-  digits, base = _radix(max_run)
-  return tuple(tuple(jnp.asarray(v * base ** k, jnp.int32) for v in range(base))
+  digits, base_ = _radix(max_run)
+  return tuple(tuple(jnp.asarray(v * base_ ** k, jnp.int32) for v in range(base_))
                for k in range(digits))
 
 
 def _leaf_offset(start: int, size: int, j: int, digit_values: tuple) -> jax.Array:
-  """``start + size * j`` where ``j`` is summed from runtime digit scalars (see ``bucketed``)."""
-  base = len(digit_values[0])
+  """``start + size * j`` where ``j`` is summed from runtime digit scalars (see ``fused``)."""
+  base_ = len(digit_values[0])
   index = None
   for k, values in enumerate(digit_values):
-    term = values[(j // base ** k) % base]
+    term = values[(j // base_ ** k) % base_]
     index = term if index is None else index + term
   return start + size * index
 
 
-def _segments(leaves: list, members: list) -> list:
-  """The sizes of the leaves of each bucket vector, for per-leaf reductions (``segments``)."""
-  return [segments.Segments(sizes=tuple(int(np.size(leaves[i])) for i in idx))
-          for idx in members]
+def _unbucket(flat: tuple, layout: _Layout, digits: tuple, out_shapes: list) -> list:
+  """The leaves of the bucket vectors ``flat``, each a runtime-offset slice of its bucket."""
+  out = [None] * layout.n_leaves
+  for b, (idx, seg) in enumerate(zip(layout.members, layout.segments)):
+    if len(idx) == 1:  # a bucket of one leaf: its vector is the leaf, no slice at all
+      out[idx[0]] = jnp.reshape(flat[b], out_shapes[idx[0]])
+      continue
+    position = 0
+    for start, count, size in segments.runs(seg):
+      for j in range(count):
+        i = idx[position + j]
+        piece = jax.lax.dynamic_slice_in_dim(flat[b], _leaf_offset(start, size, j, digits), size)
+        out[i] = jnp.reshape(piece, out_shapes[i])
+      position += count
+  return out
 
 
-@jax.tree_util.register_static
-class BucketLayout:
-  """The leaf indices (and mask values) of each bucket: static (no array leaves), in the state.
-
-  ``update`` reads the layout from the state instead of re-deriving it from the leaves it gets,
-  so gradients in another dtype than the parameters, or ``params=None``, cannot regroup them.
-  """
-
-  def __init__(self, members: Any, tags: Any):
-    self.members = tuple(tuple(int(i) for i in idx) for idx in members)
-    # Per bucket, the values of the masks that select leaves (all leaves of a bucket agree).
-    self.tags = tuple(tuple(tag) for tag in tags)
-
-  @property
-  def n_leaves(self) -> int:
-    return sum(len(idx) for idx in self.members)
-
-  def __eq__(self, other):
-    return (isinstance(other, BucketLayout) and other.members == self.members and
-            other.tags == self.tags)
-
-  def __hash__(self):
-    return hash((self.members, self.tags))
-
-  def __repr__(self):
-    return f'BucketLayout({self.members}, tags={self.tags})'
+# --------------------------------------------------------------------------- fused
 
 
-class BucketedState(NamedTuple):
-  """State of ``bucketed`` (and of ``fast_path`` when it buckets).
-
-  Attributes:
-    inner_state: the inner transformation's state over the tuple of flat bucket vectors (one
-      per dtype, in first-seen order of ``jax.tree.leaves(params)``).
-    digits: int32 scalars ``v * base**k`` (a tuple per digit ``k``): a leaf's position within
-      its run of equal-size leaves is summed from them. Constant, but kept as runtime values on
-      purpose (see ``bucketed``).
-    layout: the leaves of each bucket (static: part of the tree structure, not an array).
-  """
-  inner_state: Any
-  digits: tuple
-  layout: BucketLayout
-
-
-def bucketed(inner: base.GradientTransformation) -> base.GradientTransformationExtraArgs:
-  r"""Runs ``inner`` on flat vectors: one per dtype for the small leaves, one per larger leaf.
+def fused(tx: base.GradientTransformation) -> base.GradientTransformationExtraArgs:
+  r"""``tx`` run over flat buckets of leaves: the same updates, fewer and larger kernels.
 
   .. math::
     v_b = [\mathrm{vec}(x_i)]_{i \in b}, \qquad
-    (u_{\mathrm{flat}}, s) = \mathrm{inner}((v_b(g))_b, s, (v_b(p))_b), \qquad
+    (u_{\mathrm{flat}}, s) = \mathrm{tx}((v_b(g))_b, s, (v_b(p))_b), \qquad
     u_i = \mathrm{unvec}(u_{\mathrm{flat}, b(i)})_i
 
-  Leaves of up to ``tree.SMALL_LEAF`` (4096) elements are grouped by dtype (ordered by size
-  within a bucket), and every larger leaf is a bucket of its own (None leaves are skipped and
-  stay None); ``inner`` sees a tuple of 1-D arrays, one per bucket, and its state holds one flat
-  array per bucket (``mu`` of ``adam`` is a tuple of vectors). The state is
-  ``BucketedState(inner_state, digits, layout)``. Each leaf comes out of its bucket vector as a
-  ``dynamic_slice`` at ``start + size * j``, with ``start`` and ``size`` those of its run of
-  equal-size leaves and ``j`` its index in the run, summed from a few int32 scalars held in the
-  state (``j = sum_k d_k(j) base**k``, each term a runtime value). Under ``jit`` every leaf of a
-  run is then the same computation on other inputs, so XLA compiles one slice kernel per run
-  instead of one per leaf (XLA compiles a kernel per distinct fusion; a constant offset would
-  make each slice distinct), and the state holds ~2 sqrt(n) scalars instead of n (each
-  buffer costs ~2 us per call). Leaves that are split over several devices, or placed
-  on different devices, are refused with a ValueError: a bucket never gathers.
+  Leaves of up to 4096 elements are grouped by dtype (and by the values of any masks that
+  select leaves, such as ``adamw``'s ``mask``), ordered by size within a bucket; every larger
+  leaf is a bucket of its own; None leaves stay None. ``tx`` must be built from the aliases
+  (``sgd``, ``adam``, ``adamw``, ``nadam``, ``amsgrad``, ``rmsprop``, ``lion``, ``adagrad``,
+  ``lars``, ``lamb``), ``chain`` and transformations that do not depend on how elements are
+  grouped into leaves (``clip``, ``clip_by_global_norm``, ``scale``, ``scale_by_adam``,
+  ``trace``, ``add_decayed_weights``, ...); per-leaf trust ratios (``lars``, ``lamb``,
+  ``scale_by_trust_ratio``) become one norm per leaf segment of a bucket. Anything else
+  (``clip_by_norm``, ``masked``, ``inject_hyperparams``, an optax transform, ...) raises a
+  ValueError here that names it. Updates equal ``tx``'s to float32 rounding (tested).
 
-  ``inner`` must not depend on how elements are grouped into leaves, except through
-  ``segments``: elementwise transforms (``adam``, ``sgd``, ``rmsprop``, ...), global reductions
-  (``clip_by_global_norm``) and our ``scale_by_trust_ratio`` (which reduces over each leaf's
-  segment of the bucket while ``bucketed`` runs it) give the tree path's numbers; other per-leaf
-  reductions (``clip_by_norm``, ``clip_by_block_rms``, optax's own trust ratio) and tree masks
-  would see a whole bucket as one leaf. Each update leaf comes back in the dtype the inner
-  transformation produced for its bucket, as on the tree path.
+  The state is a plain dict of arrays, tuples and dicts (it round-trips through
+  ``flax.serialization``, orbax and pickle), a function of ``(tx, params tree)`` only::
 
-  Example:
-    >>> import jax.numpy as jnp
-    >>> from optax_like._src import alias, fused
-    >>> tx = fused.bucketed(alias.sgd(0.5, fused=False))
-    >>> p = {'a': jnp.ones((2, 2)), 'b': jnp.ones(3, jnp.bfloat16)}
-    >>> s = tx.init(p)
-    >>> u, s = tx.update(p, s)
-    >>> u['a'].shape, u['b'].dtype.name, u['b'].tolist()
-    ((2, 2), 'bfloat16', [-0.5, -0.5, -0.5])
-  """
-  validation.check_transformation(inner, 'bucketed: `inner`')
-  return _bucketed(lambda: inner, ())
+    {'inner_state': tx's state over the tuple of bucket vectors (``mu`` of ``adam`` is a
+                    tuple of flat vectors, one per bucket; counts stay scalars),
+     'leaf_index': {key: ((int32 scalars), (int32 scalars))}}
 
+  ``key`` is a digest of the params' tree structure, leaf shapes, dtypes and mask values:
+  ``update`` recomputes it from the gradients (dtypes from ``params`` when given) and refuses
+  a state built for another tree. The int32 scalars are ``v * base**k``: a leaf's offset in its
+  bucket is summed from them at run time, so under ``jit`` all leaves of a run of equal sizes
+  share one compiled slice kernel (a constant offset would compile one kernel per leaf).
+  ``to_optax_state`` and ``to_fused_state`` convert to and from ``tx``'s own (optax) layout.
 
-def _bucketed(make_inner: Callable[..., base.GradientTransformation],
-              masks: tuple) -> base.GradientTransformationExtraArgs:
-  """The engine of ``bucketed``: ``make_inner(*masks)`` over flat buckets.
-
-  Leaves are also grouped by the values of the ``masks`` that select leaves, and the inner
-  transformation is built with those masks turned into one bool per bucket.
-  """
-  def flat_inner(bucket_tags):
-    return base.with_extra_args_support(make_inner(*_flat_masks(masks, bucket_tags)))
-
-  def init_fn(params):
-    leaves = jax.tree.leaves(params)
-    if not tree.replicated_alike(leaves, trust_traced=True):
-      raise ValueError(
-          'bucketed: the parameters are split over several devices or placed on different '
-          'devices; concatenating them would gather them. Use the tree path (`fused=False`, '
-          'or no `bucketed`) for sharded parameters.')
-    tags = _leaf_tags(masks, params, len(leaves))
-    members = _layout(leaves, tags)
-    layout = BucketLayout(members, [tags[idx[0]] for idx in members])
-    segs = _segments(leaves, members)
-    with segments.within(segs):
-      inner_state = flat_inner(layout.tags).init(_buckets(leaves, members))
-    max_run = max((count for seg in segs for _, count, _ in segments.runs(seg)), default=1)
-    return BucketedState(inner_state=inner_state, digits=_digit_values(max_run), layout=layout)
-
-  def update_fn(updates, state, params=None, **extra_args):
-    u_leaves, treedef = jax.tree.flatten(updates)
-    n = state.layout.n_leaves
-    if len(u_leaves) != n:
-      raise ValueError(f'bucketed: the state was built for {n} leaves but `updates` has '
-                       f'{len(u_leaves)}.')
-    p_leaves = None if params is None else jax.tree.leaves(params)
-    if p_leaves is not None and (len(p_leaves) != n or any(
-        np.shape(a) != np.shape(b) for a, b in zip(p_leaves, u_leaves))):
-      raise ValueError('bucketed: `updates` and `params` must have leaves of the same shapes '
-                       'in the same order.')
-    members = state.layout.members
-    flat_u = _buckets(u_leaves, members)
-    flat_p = None if params is None else _buckets(p_leaves, members)
-    segs = _segments(u_leaves, members)
-    with segments.within(segs):
-      new_flat, inner_state = flat_inner(state.layout.tags).update(
-          flat_u, state.inner_state, flat_p, **extra_args)
-    out = [None] * len(u_leaves)
-    for b, (idx, seg) in enumerate(zip(members, segs)):
-      if len(idx) == 1:  # a bucket of one leaf: its vector is the leaf, no slice at all
-        out[idx[0]] = jnp.reshape(new_flat[b], np.shape(u_leaves[idx[0]]))
-        continue
-      position = 0
-      for start, count, size in segments.runs(seg):
-        for j in range(count):
-          i = idx[position + j]
-          piece = jax.lax.dynamic_slice_in_dim(
-              new_flat[b], _leaf_offset(start, size, j, state.digits), size)
-          out[i] = jnp.reshape(piece, np.shape(u_leaves[i]))
-        position += count
-    return jax.tree.unflatten(treedef, out), state._replace(inner_state=inner_state)
-
-  return base.GradientTransformationExtraArgs(init_fn, update_fn)
-
-
-def fast_path(inner: base.GradientTransformation, fused: Optional[bool] = None, *,
-              make_inner: Optional[Callable[..., base.GradientTransformation]] = None,
-              masks: tuple = ()) -> base.GradientTransformationExtraArgs:
-  r"""``bucketed(inner)`` where that is safe and switched on, otherwise ``inner`` itself.
-
-  .. math::
-    \mathrm{init}(p) = \begin{cases} \mathrm{bucketed(inner).init}(p) & \text{fused and the
-    leaves are replicated alike} \\ \mathrm{inner.init}(p) & \text{otherwise} \end{cases}
-
-  ``fused=None`` reads ``fused_default()`` at ``init``. ``init`` buckets only when
-  ``tree.replicated_alike`` holds for the parameters: concrete arrays on one device (or
-  replicated over one device set), or traced ones in a process with a single device. Sharded
-  parameters, and parameters traced under ``jit`` in a multi-device process, get ``inner``'s
-  own state (the tree path), so a bucket never gathers and state stays sharded like its
-  parameter. ``update`` follows the state it is given: a ``BucketedState`` runs the bucketed
-  update, any other state the tree path. Both give the same numbers (to float32 rounding).
-
-  Masks: when ``inner`` is ``make_inner(*masks)`` and some of ``masks`` select leaves (trees
-  of bools or callables, as ``masked`` takes), pass ``make_inner`` and ``masks``: leaves are
-  then also bucketed by their mask values (read from the params at ``init``), and the
-  bucketed computation runs ``make_inner`` with each such mask turned into one bool per
-  bucket. A mask that cannot be read as static bools keeps the tree path.
-
-  Example:
-    >>> import jax.numpy as jnp
-    >>> from optax_like._src import alias, fused
-    >>> tx = fused.fast_path(alias.adam(0.1, fused=False))
-    >>> type(tx.init({'w': jnp.ones(2)})).__name__
-    'BucketedState'
-    >>> type(fused.fast_path(alias.adam(0.1, fused=False), False).init({'w': jnp.ones(2)})).__name__
-    'tuple'
-  """
-  if fused is not None and not isinstance(fused, bool):
-    raise TypeError(f'`fused` must be True, False or None, got {fused!r}.')
-  if make_inner is None:
-    make_inner, masks = (lambda: inner), ()
-  masks = tuple(masks)
-  inner = base.with_extra_args_support(inner)
-  flat = _bucketed(make_inner, masks)
-
-  def masks_are_static(params) -> bool:
-    try:
-      _leaf_tags(masks, params, len(jax.tree.leaves(params)))
-    except (TypeError, ValueError):  # the tree path reports a bad mask in its own words
-      return False
-    return True
-
-  def init_fn(params):
-    enabled = fused_default() if fused is None else fused
-    if (enabled and tree.replicated_alike(jax.tree.leaves(params))
-        and masks_are_static(params)):
-      return flat.init(params)
-    return inner.init(params)
-
-  def update_fn(updates, state, params=None, **extra_args):
-    tx = flat if isinstance(state, BucketedState) else inner
-    return tx.update(updates, state, params, **extra_args)
-
-  _FAST_PATHS[update_fn] = (make_inner, masks, fused)
-  return base.GradientTransformationExtraArgs(init_fn, update_fn)
-
-
-# The (make_inner, masks, fused) of every ``fast_path`` transformation, keyed by its update
-# function, so that ``chain`` can merge fused members.
-_FAST_PATHS: 'weakref.WeakKeyDictionary' = weakref.WeakKeyDictionary()
-
-
-def chain(*args: base.GradientTransformation) -> base.GradientTransformationExtraArgs:
-  r"""Applies transformations in sequence; the state is the tuple of their states.
-
-  .. math::
-    (u, s_i) \leftarrow \mathrm{tx}_i(u, s_i, p), \quad i = 1, \dots, n
-
-  When at least one member is a fused alias (``fast_path``) and every other member does not
-  depend on how elements are grouped into leaves (``clip_by_global_norm``, ``clip``,
-  ``scale``, ``scale_by_learning_rate``, ``add_decayed_weights`` without a mask, ``trace``,
-  ``ema``, ``scale_by_trust_ratio``, ``identity``), the whole chain runs as one fast path:
-  ``fast_path(chain(members' inner chains))``. Same numbers (to float32 rounding), but one
-  bucketed computation instead of a tree-path member feeding a bucketed one, so e.g.
-  ``chain(clip_by_global_norm(1.0), adam(1e-3))`` compiles and runs like a single fused
-  optimizer. Its state is then one ``BucketedState`` whose ``inner_state`` is the tuple of the
-  members' states (``unbucket_state`` gives the tree layout); when the fast path does not
-  apply (sharded parameters, ``fused=False``), it is the plain chain's tuple.
+  Parameters split over several devices, or placed on different devices, are refused:
+  concatenating them would gather them (keep such runs unfused; the plain path keeps state
+  sharded like its parameters).
 
   Example:
     >>> import jax.numpy as jnp, optax_like as ox
-    >>> tx = ox.chain(ox.clip(1.0), ox.scale(-0.5))
-    >>> tx.update(jnp.array([3.0, 0.2]), tx.init(None))[0].tolist()
-    [-0.5, -0.10000000149011612]
-    >>> type(ox.chain(ox.clip_by_global_norm(1.0), ox.adam(0.1)).init([jnp.ones(2)])).__name__
-    'BucketedState'
+    >>> opt = ox.fused(ox.chain(ox.clip_by_global_norm(1.0), ox.sgd(0.5)))
+    >>> p = {'a': jnp.ones((2, 2)), 'b': jnp.ones(3, jnp.bfloat16)}
+    >>> state = opt.init(p)
+    >>> sorted(state)
+    ['inner_state', 'leaf_index']
+    >>> u, state = opt.update({'a': jnp.zeros((2, 2)), 'b': jnp.full(3, 0.1, jnp.bfloat16)},
+    ...                       state, p)
+    >>> u['a'].shape, u['b'].dtype.name, u['b'].tolist()
+    ((2, 2), 'bfloat16', [-0.050048828125, -0.050048828125, -0.050048828125])
   """
-  fast = [_FAST_PATHS.get(getattr(tx, 'update', None)) if callable(getattr(tx, 'update', None))
-          else None for tx in args]
-  flags = {f[2] for f in fast if f is not None}
-  mergeable = len(flags) == 1 and all(
-      f is not None or base.is_grouping_free(tx) for tx, f in zip(args, fast))
-  if not mergeable:
-    return base.chain(*args)
-  parts = [(f[0], f[1]) if f is not None else ((lambda tx=tx: tx), ())
-           for tx, f in zip(args, fast)]
-  all_masks = tuple(m for _, masks in parts for m in masks)
+  validation.check_transformation(tx, 'fused: `tx`')
+  make, masks = _plan(tx, '`tx`')
 
-  def make_chain(*masks):
-    members, k = [], 0
-    for make_member, member_masks in parts:
-      members.append(make_member(*masks[k:k + len(member_masks)]))
-      k += len(member_masks)
-    return base.chain(*members)
+  def flat_inner(bucket_tags):
+    return base.with_extra_args_support(make(*_flat_masks(masks, bucket_tags)))
 
-  return fast_path(make_chain(*all_masks), flags.pop(), make_inner=make_chain, masks=all_masks)
+  def init_fn(params):
+    layout, leaves, _ = _layout_of(masks, params)
+    if not tree.replicated_alike(leaves, trust_traced=True):
+      raise ValueError(
+          'fused: the parameters are split over several devices or placed on different '
+          'devices; concatenating them would gather them. Use the unfused transformation '
+          '(its state is sharded like the parameters).')
+    with segments.within(layout.segments):
+      inner_state = flat_inner(layout.tags).init(_buckets(leaves, layout))
+    return {INNER_STATE: inner_state,
+            LEAF_INDEX: {layout.key: _digit_values(layout.max_run())}}
+
+  def update_fn(updates, state, params=None, **extra_args):
+    _check_state(state, 'update')
+    u_leaves, treedef = jax.tree.flatten(updates)
+    if params is not None:
+      p_leaves, p_treedef = jax.tree.flatten(params)
+      if p_treedef != treedef or any(np.shape(a) != np.shape(b)
+                                     for a, b in zip(p_leaves, u_leaves)):
+        raise ValueError('fused: `updates` and `params` must have the same tree structure and '
+                         f'leaf shapes; got {treedef} and {p_treedef}.')
+      layout = _Layout(p_leaves, treedef, _leaf_tags(masks, params, len(p_leaves)))
+    else:
+      layout = _Layout(u_leaves, treedef, _leaf_tags(masks, updates, len(u_leaves)))
+    (key, digits), = state[LEAF_INDEX].items()
+    if key != layout.key:
+      raise ValueError(
+          'fused: `state` was built for parameters with another tree structure, leaf shapes, '
+          'dtypes or mask values than these `updates`'
+          + ('' if params is not None else ' (dtypes are read from `params` when given)')
+          + '; call init with these parameters, or convert the state with to_optax_state / '
+            'to_fused_state.')
+    flat_p = None if params is None else _buckets(p_leaves, layout)
+    with segments.within(layout.segments):
+      new_flat, inner_state = flat_inner(layout.tags).update(
+          _buckets(u_leaves, layout), state[INNER_STATE], flat_p, **extra_args)
+    out = _unbucket(new_flat, layout, digits, layout.shapes)
+    return (jax.tree.unflatten(treedef, out),
+            {INNER_STATE: inner_state, LEAF_INDEX: state[LEAF_INDEX]})
+
+  result = base.GradientTransformationExtraArgs(init_fn, update_fn)
+  _FUSED[update_fn] = (make, masks, flat_inner)
+  return result
 
 
-def unbucket_state(state: Any, params: Any) -> Any:
-  """The tree-path (optax) layout of a state: every flat bucket vector split back into leaves.
+def _check_state(state: Any, fn: str) -> None:
+  """A fused state: a dict with exactly the two keys, one layout key."""
+  if (not isinstance(state, dict) or set(state) != {INNER_STATE, LEAF_INDEX}
+      or not isinstance(state[LEAF_INDEX], dict) or len(state[LEAF_INDEX]) != 1):
+    raise ValueError(
+        f'fused: {fn} got a `state` that is not a fused state (a dict with keys '
+        f"'{INNER_STATE}' and '{LEAF_INDEX}'), but a {type(state).__name__}: was it made by "
+        "another optimizer, or is it in the unfused (optax) layout? to_fused_state converts "
+        'an optax-layout state.')
 
-  ``state`` is a ``BucketedState`` (anything else is returned as it is) and ``params`` the
-  parameters it was made for. Every tuple of bucket vectors in the inner state (``mu``, ``nu``,
-  ``trace``, ...) becomes a tree shaped like ``params``, every ``segments.PerLeaf`` (trust
-  ratios) a tree of per-leaf scalars; counts and other scalars stay. The
-  result has the structure that ``inner.init(params)`` would have given, e.g. to compare with
-  optax's state or to write an optax-layout checkpoint.
+
+# --------------------------------------------------------------------------- conversions
+
+
+def _fused_plan(tx: Any, fn: str) -> tuple:
+  found = _lookup(_FUSED, getattr(tx, 'update', None))
+  if found is None:
+    raise TypeError(f'{fn}: `tx` must be a transformation returned by fused(...), got '
+                    f'{_describe(tx)}.')
+  return found
+
+
+def _shaped_as(x: Any, lengths: list) -> bool:
+  """A tuple of bucket vectors (mu, nu, trace, ...) of the given lengths."""
+  return (type(x) is tuple and len(x) == len(lengths) and len(lengths) > 0 and
+          all(tuple(getattr(v, 'shape', ())) == (n,) for v, n in zip(x, lengths)))
+
+
+def _bucket_lengths(layout: _Layout) -> list:
+  return [seg.total for seg in layout.segments]
+
+
+def to_optax_state(tx: base.GradientTransformation, state: Any, params: Any) -> Any:
+  """The state of the unfused optimizer (optax's layout) that a ``fused(...)`` state stands for.
+
+  ``tx`` is the ``fused(...)`` transformation, ``state`` its state and ``params`` the
+  parameters it was made for. Every tuple of bucket vectors (``mu``, ``nu``, ``trace``, ...)
+  becomes a tree shaped like ``params``, every tuple of per-leaf values (trust-ratio reports)
+  a tree of per-leaf scalars; counts and other scalars stay. The result has the structure
+  (and values) that the unfused optimizer's own state would have, so a run can go on
+  unfused, or write an optax-layout checkpoint. The inverse is ``to_fused_state``.
 
   Example:
     >>> import jax.numpy as jnp, optax_like as ox
     >>> p = {'a': jnp.ones(2), 'b': jnp.ones((1, 1))}
-    >>> opt = ox.sgd(0.1, momentum=0.9)
-    >>> s = opt.update(p, opt.init(p), p)[1]
-    >>> ox.unbucket_state(s, p)[0].trace['b'].tolist()
+    >>> opt = ox.fused(ox.sgd(0.1, momentum=0.9))
+    >>> state = opt.update(p, opt.init(p), p)[1]
+    >>> ox.to_optax_state(opt, state, p)[0].trace['b'].tolist()
     [[1.0]]
   """
-  if not isinstance(state, BucketedState):
-    return state
-  leaves, treedef = jax.tree.flatten(params)
-  members = state.layout.members
-  if len(leaves) != state.layout.n_leaves:
-    raise ValueError(f'unbucket_state: the state was built for {state.layout.n_leaves} '
-                     f'leaves but `params` has {len(leaves)}.')
-  sizes = [sum(int(np.size(leaves[i])) for i in idx) for idx in members]
+  fn = 'to_optax_state'
+  _, masks, _ = _fused_plan(tx, fn)
+  _check_state(state, fn)
+  layout, leaves, treedef = _layout_of(masks, params)
+  if next(iter(state[LEAF_INDEX])) != layout.key:
+    raise ValueError(f'{fn}: `state` was built for parameters with another tree structure, '
+                     'leaf shapes, dtypes or mask values than `params`.')
+  lengths = _bucket_lengths(layout)
 
-  def shaped_as(x, lengths):
-    return (type(x) is tuple and len(x) == len(members) and
-            all(tuple(getattr(v, 'shape', ())) == (n,) for v, n in zip(x, lengths)))
-
-  def is_buckets(x):
-    return shaped_as(x, sizes) or isinstance(x, segments.PerLeaf)
+  def is_node(x):
+    return _shaped_as(x, lengths) or isinstance(x, segments.PerLeaf)
 
   def to_tree(x):
-    out = [None] * len(leaves)
-    if isinstance(x, segments.PerLeaf):  # a vector of per-leaf values per bucket: one each
-      for b, idx in enumerate(members):
+    if not is_node(x):
+      return x
+    out = [None] * layout.n_leaves
+    for b, idx in enumerate(layout.members):
+      if isinstance(x, segments.PerLeaf):  # one value per leaf of each bucket
         for k, i in enumerate(idx):  # a masked-out bucket's entry stands for each of its leaves
           out[i] = x.values[b] if segments.masked_out(x.values[b]) else x.values[b][k]
-    elif shaped_as(x, sizes):  # bucket vectors (mu, nu, trace, ...): split into the leaves
-      for b, idx in enumerate(members):
+      else:  # bucket vectors: split into the leaves
         start = 0
         for i in idx:
           n = int(np.size(leaves[i]))
-          out[i] = jnp.reshape(x[b][start:start + n], np.shape(leaves[i]))
+          out[i] = jnp.reshape(x[b][start:start + n], layout.shapes[i])
           start += n
-    else:
-      return x
     return jax.tree.unflatten(treedef, out)
 
-  return jax.tree.map(to_tree, state.inner_state, is_leaf=is_buckets)
+  return jax.tree.map(to_tree, state[INNER_STATE], is_leaf=is_node)
+
+
+def to_fused_state(tx: base.GradientTransformation, state: Any, params: Any) -> Any:
+  """The ``fused(...)`` state that stands for an unfused (optax-layout) state.
+
+  ``tx`` is the ``fused(...)`` transformation, ``state`` a state of the transformation it wraps
+  (ours or optax's: leaves are matched by their key paths, so optax's own state classes are
+  accepted), ``params`` the parameters. Every tree shaped like ``params`` in ``state`` becomes a
+  tuple of bucket vectors; other leaves are kept. ``to_optax_state`` is the inverse, so a run
+  can switch to the fused path mid-training and back, bit-exactly.
+
+  Example:
+    >>> import jax.numpy as jnp, optax_like as ox
+    >>> p = {'a': jnp.ones(2), 'b': jnp.ones((1, 1))}
+    >>> plain = ox.adam(0.1)
+    >>> state = plain.update(p, plain.init(p), p)[1]
+    >>> opt = ox.fused(plain)
+    >>> fused_state = ox.to_fused_state(opt, state, p)
+    >>> fused_state['inner_state'][0].mu[0].tolist()    # a and b in one bucket
+    [0.10000000149011612, 0.10000000149011612, 0.10000000149011612]
+  """
+  fn = 'to_fused_state'
+  _, masks, _ = _fused_plan(tx, fn)
+  layout, _, _ = _layout_of(masks, params)
+  lengths = _bucket_lengths(layout)
+
+  def is_node(x):
+    return _shaped_as(x, lengths) or isinstance(x, segments.PerLeaf)
+
+  # The fused state's shapes, and the unfused layout: what ``state`` must look like.
+  template = jax.eval_shape(tx.init, params)[INNER_STATE]
+  unfused_template = jax.eval_shape(lambda p: to_optax_state(tx, tx.init(p), p), params)
+  got = jax.tree_util.tree_flatten_with_path(state)[0]
+  want = jax.tree_util.tree_flatten_with_path(unfused_template)[0]
+  got_paths = [jax.tree_util.keystr(p) for p, _ in got]
+  want_paths = [jax.tree_util.keystr(p) for p, _ in want]
+  if got_paths != want_paths:
+    missing = sorted(set(want_paths) - set(got_paths))[:3]
+    extra = sorted(set(got_paths) - set(want_paths))[:3]
+    raise ValueError(f'{fn}: `state` is not a state of the transformation `tx` wraps, for '
+                     f'these `params`: missing {missing}, unexpected {extra}.')
+  for (path, x), (_, t) in zip(got, want):
+    if np.shape(x) != tuple(t.shape):
+      raise ValueError(f'{fn}: `state` leaf {jax.tree_util.keystr(path)} has shape '
+                       f'{np.shape(x)}, expected {tuple(t.shape)}.')
+  plain = jax.tree.unflatten(jax.tree.structure(unfused_template), [x for _, x in got])
+  prefix = jax.tree.structure(template, is_leaf=is_node)
+  converted = []
+  for t, s in zip(jax.tree.leaves(template, is_leaf=is_node), prefix.flatten_up_to(plain)):
+    if isinstance(t, segments.PerLeaf):  # per-leaf values: one vector per bucket
+      s_leaves = jax.tree.leaves(s)
+      converted.append(segments.PerLeaf(tuple(
+          v if segments.masked_out(v) else jnp.stack([jnp.asarray(s_leaves[i], v.dtype)
+                                                      for i in idx])
+          for v, idx in zip(t.values, layout.members))))
+    elif is_node(t):  # a tree like the params: its bucket vectors
+      vectors = _buckets(jax.tree.leaves(s), layout)
+      converted.append(tuple(v.astype(w.dtype) for v, w in zip(vectors, t)))
+    else:
+      converted.append(jnp.asarray(s, t.dtype))
+  return {INNER_STATE: prefix.unflatten(converted),
+          LEAF_INDEX: {layout.key: _digit_values(layout.max_run())}}
 
 
 def update_and_apply(tx: base.GradientTransformation, grads: Any, state: Any, params: Any,
@@ -477,11 +495,10 @@ def update_and_apply(tx: base.GradientTransformation, grads: Any, state: Any, pa
   ``state`` donated) XLA can fuse the parameter write into the update's last kernel.
 
   Example:
-    >>> import jax.numpy as jnp
-    >>> from optax_like._src import alias, fused
-    >>> tx = alias.sgd(0.5)
+    >>> import jax.numpy as jnp, optax_like as ox
+    >>> tx = ox.sgd(0.5)
     >>> p = jnp.ones(2)
-    >>> p, s = fused.update_and_apply(tx, jnp.ones(2), tx.init(p), p)
+    >>> p, s = ox.update_and_apply(tx, jnp.ones(2), tx.init(p), p)
     >>> p.tolist()
     [0.5, 0.5]
   """

@@ -209,12 +209,10 @@ def zero1(inner: base.GradientTransformation, mesh: Mesh, axis: str = 'data', *,
   explicit = _is_explicit(mesh)
 
   def init_fn(params):
-    with fused.default_off():  # ZeRO-1 shards the state leaf by leaf, like the parameters
-      state = inner.init(params)
-    if any(isinstance(x, fused.BucketedState) for x in jax.tree.leaves(
-        state, is_leaf=lambda x: isinstance(x, fused.BucketedState))):
-      raise ValueError(f'{fn}: `inner` keeps its state in flat buckets (an alias with '
-                       '`fused=True`); ZeRO-1 shards state leaf by leaf: leave `fused` unset.')
+    state = inner.init(params)
+    if isinstance(state, dict) and set(state) == {fused.INNER_STATE, fused.LEAF_INDEX}:
+      raise ValueError(f'{fn}: `inner` is a fused(...) transformation, whose state lives in '
+                       'flat buckets; ZeRO-1 shards state leaf by leaf: pass the unfused one.')
     specs = _state_specs(state, params, _param_specs_list(param_specs, params, fn), mesh, axis)
     return _constrain(state, specs, mesh)
 
