@@ -86,7 +86,7 @@ def _plan(tx: Any, where: str) -> tuple:
     return found
   members = base.chain_members(tx)
   if members is not None:
-    plans = [_plan(m, f'{where}, chain member {i} ({_describe(m)})')
+    plans = [_plan(m, f'{where}, chain member {i}')
              for i, m in enumerate(members)]
     all_masks = tuple(m for _, masks in plans for m in masks)
 
@@ -325,7 +325,8 @@ def fused(tx: base.GradientTransformation) -> base.GradientTransformationExtraAr
       raise ValueError(
           'fused: `state` was built for parameters with another tree structure, leaf shapes, '
           'dtypes or mask values than these `updates`'
-          + ('' if params is not None else ' (dtypes are read from `params` when given)')
+          + ('' if params is not None else ' (dtypes were read from `updates`: pass `params` '
+                                           'if the gradients have other dtypes)')
           + '; call init with these parameters, or convert the state with to_optax_state / '
             'to_fused_state.')
     flat_p = None if params is None else _buckets(p_leaves, layout)

@@ -66,7 +66,7 @@ def masked_out(entry: Any) -> bool:
 class PerLeaf(NamedTuple):
   """One value per leaf of each bucket (e.g. trust ratios): a vector per bucket, in bucket order.
 
-  A distinct node type, so ``fused.unbucket_state`` can give each leaf its own value back.
+  A distinct node type, so ``fused.to_optax_state`` can give each leaf its own value back.
   """
   values: tuple
 
