@@ -1,6 +1,7 @@
 """Tests for optax_like._src.clipping: clip, clip_by_block_rms, clip_by_global_norm, clip_by_norm."""
 
 import functools
+import inspect
 
 import jax
 import jax.numpy as jnp
@@ -14,9 +15,8 @@ from differential import (ATOL, DIFFERENTIAL_KINDS, RTOL, ErrorLog, assert_trees
                           random_grads, random_tree)
 
 ERRORS = ErrorLog('clipping')
-# Ours keeps reporting state that optax's EmptyState lacks (the last norm); every comparison is
-# logged for the report.
-assert_close = functools.partial(assert_trees_close, allow_extra=True, log=ERRORS)
+# The default states are optax's exactly (no extra leaves); every comparison is logged.
+assert_close = functools.partial(assert_trees_close, log=ERRORS)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -66,6 +66,12 @@ def test_clip_by_global_norm_matches_optax(seed, use_jit):
   max_norm = float(rng.uniform(min(norms), max(norms)))
   outs = run_both(clipping.clip_by_global_norm(max_norm), optax.clip_by_global_norm(max_norm),
                   random_tree(rng, kind), seq, use_jit)
+  assert all(type(state) is base.EmptyState for _, state in outs)
+  # With report=True the updates are the same and the state holds the pre-clip norm.
+  outs = [(step.updates, step.state) for step in lockstep(
+      clipping.clip_by_global_norm(max_norm, report=True), optax.clip_by_global_norm(max_norm),
+      random_tree(rng, kind), seq, jit=use_jit, move_params=False,
+      check=functools.partial(assert_trees_close, allow_extra=True))]
   for (_, state), n in zip(outs, norms):
     np.testing.assert_allclose(state.global_norm, n, rtol=RTOL)
 
@@ -109,7 +115,7 @@ def test_clip_by_block_rms_hand_computed():
 
 
 def test_clip_by_global_norm_reports_pre_clip_norm_over_steps():
-  tx = clipping.clip_by_global_norm(2.0)
+  tx = clipping.clip_by_global_norm(2.0, report=True)
   params = {'a': jnp.zeros(1), 'b': jnp.zeros(2)}
   state = tx.init(params)
   assert state.global_norm.dtype == jnp.float32 and float(state.global_norm) == 0.0
@@ -125,7 +131,8 @@ def test_clip_by_global_norm_reports_pre_clip_norm_over_steps():
 
 
 def test_clip_by_norm_hand_computed_and_reported():
-  tx = clipping.clip_by_norm(1.0)
+  assert clipping.clip_by_norm(1.0).init({'a': jnp.zeros(2)}) == base.EmptyState()
+  tx = clipping.clip_by_norm(1.0, report=True)
   params = {'big': jnp.zeros(2), 'small': jnp.zeros(2), 'zero': jnp.zeros(3)}
   state = tx.init(params)
   assert jax.tree.map(float, state.norm) == {'big': 0.0, 'small': 0.0, 'zero': 0.0}
@@ -153,7 +160,7 @@ def _tf_clip_by_norm(g, c):
 def test_clip_by_norm_matches_tf_formula_over_trajectory():
   rng = np.random.RandomState(3)
   c = 0.7
-  tx = clipping.clip_by_norm(c)
+  tx = clipping.clip_by_norm(c, report=True)
   params = random_tree(rng, 'nested')
   state = tx.init(params)
   update = jax.jit(tx.update)
@@ -193,7 +200,7 @@ def _tf_clip_by_global_norm(gs, c):
 @pytest.mark.parametrize('c', [3.0, 0.1, 7.3])
 def test_clip_by_global_norm_nan_mode_matches_tf_formula(c):
   rng = np.random.RandomState(int(c * 10))
-  tx = clipping.clip_by_global_norm(c, nonfinite='nan')
+  tx = clipping.clip_by_global_norm(c, nonfinite='nan', report=True)
   state = tx.init(None)
   for step in range(3):
     g = random_tree(rng, 'list', scale=[0.1, 1.0, 4.0][step])
@@ -205,7 +212,7 @@ def test_clip_by_global_norm_nan_mode_matches_tf_formula(c):
 
 
 def test_clip_by_global_norm_hand_values_nan_mode():
-  tx = clipping.clip_by_global_norm(1.0, nonfinite='nan')
+  tx = clipping.clip_by_global_norm(1.0, nonfinite='nan', report=True)
   u, state = tx.update({'a': jnp.array([3.0]), 'b': jnp.array([4.0])}, tx.init(None))
   np.testing.assert_allclose([u['a'][0], u['b'][0]], [0.6, 0.8], rtol=RTOL)
   assert float(state.global_norm) == 5.0
@@ -217,7 +224,7 @@ def test_clip_by_global_norm_hand_values_nan_mode():
 @pytest.mark.parametrize('bad', [np.inf, np.nan, -np.inf])
 def test_clip_by_global_norm_nonfinite_modes(bad):
   g = {'a': jnp.array([1.0, 2.0]), 'b': jnp.array([bad, 0.5])}
-  tx_nan = clipping.clip_by_global_norm(1.0, nonfinite='nan')
+  tx_nan = clipping.clip_by_global_norm(1.0, nonfinite='nan', report=True)
   u, state = tx_nan.update(g, tx_nan.init(None))
   assert all(np.all(np.isnan(x)) for x in jax.tree.leaves(u))  # EVERY update is NaN
   assert not np.isfinite(float(state.global_norm))
@@ -241,7 +248,8 @@ def test_clip_by_global_norm_nan_mode_under_jit_and_none_leaves():
 
 def test_empty_tree():
   for tx in (clipping.clip_by_global_norm(1.0), clipping.clip_by_norm(1.0),
-             clipping.clip_by_global_norm(1.0, nonfinite='nan')):
+             clipping.clip_by_global_norm(1.0, nonfinite='nan'),
+             clipping.clip_by_global_norm(1.0, report=True), clipping.clip_by_norm(1.0, report=True)):
     u, state = tx.update({}, tx.init({}))
     assert u == {}
 
@@ -254,7 +262,7 @@ def test_bf16_norms_accumulate_in_float32():
   x32 = np.full(4096, 0.1, np.float32)
   g = {'w': jnp.asarray(x32, jnp.bfloat16), 'v': jnp.asarray([3.0], jnp.bfloat16)}
   xb = np.asarray(g['w'], np.float32)  # the bf16 values, exactly, in float32
-  tx = clipping.clip_by_global_norm(1.0)
+  tx = clipping.clip_by_global_norm(1.0, report=True)
   u, state = tx.update(g, tx.init(g))
   n = np.sqrt(np.sum(xb.astype(np.float64) ** 2) + 9.0)
   np.testing.assert_allclose(float(state.global_norm), n, rtol=1e-6)
@@ -262,7 +270,7 @@ def test_bf16_norms_accumulate_in_float32():
   np.testing.assert_allclose(np.asarray(u['w'], np.float32),
                              np.asarray(jnp.asarray(xb / n, jnp.bfloat16), np.float32))
 
-  tx = clipping.clip_by_norm(0.5)
+  tx = clipping.clip_by_norm(0.5, report=True)
   u, state = tx.update(g, tx.init(g))
   nw = np.sqrt(np.sum(xb.astype(np.float64) ** 2))
   np.testing.assert_allclose(float(state.norm['w']), nw, rtol=1e-6)
@@ -324,7 +332,7 @@ def test_zero_thresholds_accepted_and_traced_thresholds_work():
 
 def test_tree_map_params_treats_norms_as_non_params():
   params = {'w': jnp.ones((2, 3)), 'b': jnp.ones(3)}
-  tx = optax.chain(clipping.clip_by_norm(1.0), optax.scale_by_adam())
+  tx = optax.chain(clipping.clip_by_norm(1.0, report=True), optax.scale_by_adam())
   state = tx.init(params)
   mapped = optax.tree_map_params(tx, lambda p: p.shape, state)
   assert mapped[0].norm['w'].shape == ()  # left alone
@@ -341,10 +349,31 @@ def test_true_divide_is_correctly_rounded_under_jit():
   assert np.isnan(clipping._true_divide(jnp.array([np.nan, 1.0]), jnp.float32(2.0))[0])
 
 
-def test_state_classes_construct_without_arguments_like_optax():
-  assert jax.tree.leaves(clipping.ClipByGlobalNormState()) == []
+def test_state_classes_are_optaxs():
   assert clipping.ClipState is base.EmptyState
-  assert clipping.ClipByGlobalNormState._fields == ('global_norm',)
+  assert clipping.ClipByGlobalNormState is base.EmptyState
+  assert clipping.GlobalNormReport._fields == ('global_norm',)
+  params = {'w': jnp.ones((2, 3)), 'b': [jnp.ones(3, jnp.bfloat16)]}
+  for ours, theirs in [(clipping.clip(1.0), optax.clip(1.0)),
+                       (clipping.clip_by_block_rms(1.0), optax.clip_by_block_rms(1.0)),
+                       (clipping.clip_by_global_norm(1.0), optax.clip_by_global_norm(1.0)),
+                       (clipping.clip_by_global_norm(1.0, nonfinite='nan'),
+                        optax.clip_by_global_norm(1.0))]:
+    s_ours, s_theirs = ours.init(params), theirs.init(params)
+    assert type(s_ours).__name__ == type(s_theirs).__name__ == 'EmptyState'
+    _, s_ours = ours.update(params, s_ours)
+    assert s_ours == base.EmptyState()
+
+
+@pytest.mark.parametrize('report', [False, True])
+def test_report_is_keyword_only_and_documented(report):
+  for fn in (clipping.clip_by_global_norm, clipping.clip_by_norm):
+    param = inspect.signature(fn).parameters['report']
+    assert param.kind is inspect.Parameter.KEYWORD_ONLY and param.default is False
+    assert 'report' in fn.__doc__
+  tx = clipping.clip_by_global_norm(1.0, report=report)
+  state = tx.update(jnp.array([3.0, 4.0]), tx.init(None))[1]
+  assert (type(state) is clipping.GlobalNormReport) == report
 
 
 def test_report_differential_errors(capsys):

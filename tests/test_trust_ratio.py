@@ -1,6 +1,7 @@
 """Tests for optax_like._src.trust_ratio.scale_by_trust_ratio."""
 
 import functools
+import inspect
 
 import jax
 import jax.numpy as jnp
@@ -8,13 +9,16 @@ import numpy as np
 import optax
 import pytest
 
+import optax_like as ox
 from optax_like._src import base, trust_ratio
 import differential
 from differential import DIFFERENTIAL_KINDS, RTOL, ErrorLog, assert_trees_close
 
 ERRORS = ErrorLog('trust_ratio')
-# Ours keeps the last trust ratios as state; every comparison is logged for the report.
-assert_close = functools.partial(assert_trees_close, allow_extra=True, log=ERRORS)
+# The default state is optax's (EmptyState); every comparison is logged for the report.
+assert_close = functools.partial(assert_trees_close, log=ERRORS)
+# With report=True ours keeps the last trust ratios, which optax's state lacks.
+assert_close_reporting = functools.partial(assert_trees_close, allow_extra=True, log=ERRORS)
 
 
 def random_tree(rng, kind, scale=1.0, zero_leaf=False):
@@ -46,7 +50,8 @@ def test_matches_optax_over_steps(seed, use_jit):
   min_norm = float(rng.choice([0.0, rng.uniform(0.5, 3.0)]))
   tc = float(rng.uniform(0.001, 2.0))
   eps = float(rng.choice([0.0, rng.uniform(1e-6, 0.5)]))
-  ours = trust_ratio.scale_by_trust_ratio(min_norm=min_norm, trust_coefficient=tc, eps=eps)
+  ours = trust_ratio.scale_by_trust_ratio(min_norm=min_norm, trust_coefficient=tc, eps=eps,
+                                         report=True)
   theirs = optax.scale_by_trust_ratio(min_norm=min_norm, trust_coefficient=tc, eps=eps)
   # Momentum-SGD-like loop so that params move between steps; some leaves start at zero.
   params = random_tree(rng, kind, zero_leaf=seed % 2 == 0)
@@ -58,7 +63,7 @@ def test_matches_optax_over_steps(seed, use_jit):
     g = random_tree(rng, kind, scale=rng.uniform(0.1, 3.0), zero_leaf=step == 1)
     ua, sa = upd_a(g, sa, pa)
     ub, sb = upd_b(g, sb, pb)
-    assert_close(ua, ub)
+    assert_close_reporting(ua, ub)
     for (path, u), p, r in zip(jax.tree_util.tree_leaves_with_path(g), jax.tree.leaves(pa),
                                jax.tree.leaves(sa.trust_ratio)):
       np.testing.assert_allclose(r, expected_ratio(u, p, min_norm, tc, eps), rtol=1e-5,
@@ -89,7 +94,7 @@ def test_in_optax_chain_like_lars():
 
 def test_hand_computed_trajectory_and_reported_ratios():
   # LARS-style loop: w <- w - lr * r * g with r = 0.5 * ||w|| / ||g||, g = w (f = ||w||^2/2).
-  tx = trust_ratio.scale_by_trust_ratio(trust_coefficient=0.5)
+  tx = trust_ratio.scale_by_trust_ratio(trust_coefficient=0.5, report=True)
   params = {'w': jnp.array([3.0, 4.0]), 'b': jnp.zeros(2)}
   state = tx.init(params)
   assert jax.tree.map(float, state.trust_ratio) == {'w': 1.0, 'b': 1.0}
@@ -114,7 +119,7 @@ def test_hand_computed_trajectory_and_reported_ratios():
 
 
 def test_min_norm_floor_and_eps():
-  tx = trust_ratio.scale_by_trust_ratio(min_norm=2.0, trust_coefficient=1.0, eps=0.5)
+  tx = trust_ratio.scale_by_trust_ratio(min_norm=2.0, trust_coefficient=1.0, eps=0.5, report=True)
   params = {'zero': jnp.zeros(2), 'big': jnp.array([6.0, 8.0])}
   g = {'zero': jnp.array([0.3, 0.4]), 'big': jnp.array([0.0, 0.1])}
   u, state = tx.update(g, tx.init(params), params)
@@ -126,7 +131,7 @@ def test_min_norm_floor_and_eps():
 
 
 def test_zero_update_gives_ratio_one():
-  tx = trust_ratio.scale_by_trust_ratio(trust_coefficient=0.001)
+  tx = trust_ratio.scale_by_trust_ratio(trust_coefficient=0.001, report=True)
   params = jnp.array([1.0, 2.0])
   u, state = tx.update(jnp.zeros(2), tx.init(params), params)
   assert float(state.trust_ratio) == 1.0
@@ -142,7 +147,7 @@ def test_gradient_through_update_is_finite_at_zero():
 
 
 def test_none_leaves_and_jit():
-  tx = trust_ratio.scale_by_trust_ratio(trust_coefficient=2.0)
+  tx = trust_ratio.scale_by_trust_ratio(trust_coefficient=2.0, report=True)
   params = {'a': jnp.array([3.0, 4.0]), 'n': None}
   u, state = jax.jit(tx.update)({'a': jnp.array([0.0, 5.0]), 'n': None}, tx.init(params), params)
   assert u['n'] is None and state.trust_ratio['n'] is None
@@ -156,7 +161,7 @@ def test_bf16_norms_in_float32():
   x = np.full(2048, 0.01, np.float32)
   params = {'w': jnp.asarray(x * 30, jnp.bfloat16)}
   g = {'w': jnp.asarray(x, jnp.bfloat16)}
-  tx = trust_ratio.scale_by_trust_ratio(trust_coefficient=0.001)
+  tx = trust_ratio.scale_by_trust_ratio(trust_coefficient=0.001, report=True)
   u, state = tx.update(g, tx.init(params), params)
   pb, gb = np.asarray(params['w'], np.float32), np.asarray(g['w'], np.float32)
   r = 0.001 * np_norm(pb) / np_norm(gb)
@@ -209,8 +214,34 @@ def test_gradient_through_update_matches_optax():
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), ga, gb)
 
 
-def test_state_class_constructs_without_arguments_like_optax():
-  assert jax.tree.leaves(trust_ratio.ScaleByTrustRatioState()) == []
+def test_default_state_is_optaxs():
+  assert trust_ratio.ScaleByTrustRatioState is base.EmptyState
+  assert trust_ratio.TrustRatioReport._fields == ('trust_ratio',)
+  params = {'w': jnp.ones((2, 3)), 'b': [jnp.ones(3, jnp.bfloat16)]}
+  tx = trust_ratio.scale_by_trust_ratio()
+  state = tx.init(params)
+  assert type(state).__name__ == type(optax.scale_by_trust_ratio().init(params)).__name__
+  assert state == base.EmptyState()
+  assert jax.jit(tx.update)(params, state, params)[1] == base.EmptyState()
+
+
+def test_lars_and_lamb_states_are_optaxs():
+  params = {'w': jnp.ones((2, 3)), 'b': jnp.zeros(3)}
+  for name in ('lars', 'lamb'):
+    ours = getattr(ox, name)(0.1).init(params)
+    theirs = getattr(optax, name)(0.1).init(params)
+    # Different classes of the same names: compare the printed structures (class names, nesting).
+    assert str(jax.tree.structure(ours)) == str(jax.tree.structure(theirs)), name
+    flat_a = jax.tree_util.tree_flatten_with_path(ours)[0]
+    flat_b = jax.tree_util.tree_flatten_with_path(theirs)[0]
+    assert [(jax.tree_util.keystr(k), x.shape, x.dtype) for k, x in flat_a] == [
+        (jax.tree_util.keystr(k), x.shape, x.dtype) for k, x in flat_b], name
+
+
+def test_report_is_keyword_only():
+  param = inspect.signature(trust_ratio.scale_by_trust_ratio).parameters['report']
+  assert param.kind is inspect.Parameter.KEYWORD_ONLY and param.default is False
+  assert 'report' in trust_ratio.scale_by_trust_ratio.__doc__
 
 
 def test_report_differential_errors(capsys):

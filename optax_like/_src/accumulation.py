@@ -52,7 +52,9 @@ def trace(decay: chex.Numeric, nesterov: bool = False,
     def leaf(g, t):
       new_t = tree.upcast(g) + decay * tree.upcast(t)
       out = tree.upcast(g) + decay * new_t if nesterov else new_t
-      return out.astype(jnp.result_type(g, t)), new_t.astype(accumulator_dtype or t.dtype)
+      # Integer updates promote to a float, as optax's ``g + decay * t`` does.
+      return (out.astype(jnp.result_type(g.dtype, t.dtype, float)),
+              new_t.astype(accumulator_dtype or tree.result_dtype(t.dtype)))
 
     new_updates, new_trace = tree.tree_map_split(leaf, updates, state.trace,
                                                  names=('updates', 'state.trace'), fn_name='trace')
@@ -92,11 +94,12 @@ def ema(decay: chex.Numeric, debias: bool = True,
 
     def average(g, e):
       # In the promoted dtype of update and state (float32 for 16-bit), unrounded.
-      g = tree.upcast(g.astype(jnp.result_type(g, e)))
+      g = tree.upcast(g.astype(jnp.result_type(g.dtype, e.dtype, float)))
       return (moments.update_moment(g, tree.upcast(e), decay),)
 
     def round_to_dtypes(out, new_e, g, e):
-      return out.astype(jnp.result_type(g, e)), new_e.astype(accumulator_dtype or e.dtype)
+      return (out.astype(jnp.result_type(g.dtype, e.dtype, float)),
+              new_e.astype(accumulator_dtype or tree.result_dtype(e.dtype)))
 
     (new_ema,) = tree.tree_map_split(average, updates, state.ema, n_out=1,
                                      names=('updates', 'state.ema'), fn_name='ema')

@@ -129,8 +129,12 @@ def _lmap(f: Callable[..., Any], gs: list, *lists: list) -> list:
 
 
 def _store(new: list, old: list) -> list:
-  """New state leaves in the stored dtype; a leaf without an update keeps its old value."""
-  return [o if n is None else n.astype(o.dtype) for n, o in zip(new, old)]
+  """New state leaves in the stored dtype; a leaf without an update keeps its old value.
+
+  An integer leaf (the state of integer parameters) becomes a float, as in optax, so the
+  moments are never truncated.
+  """
+  return [o if n is None else n.astype(tree.result_dtype(o.dtype)) for n, o in zip(new, old)]
 
 
 def _upcast_all(xs: list) -> list:
@@ -254,7 +258,7 @@ def scale_by_rss(
     gc = tree.upcast(g)
     total = tree.abs_sq(gc) + tree.upcast(s)
     inv_root = jnp.where(total > 0, jax.lax.rsqrt(total + eps), 0.0)
-    return (inv_root * gc).astype(g.dtype), total
+    return (inv_root * gc).astype(tree.result_dtype(g.dtype)), total
 
   def update_fn(updates, state, params=None):
     del params
@@ -347,7 +351,8 @@ def scale_by_rms(
     nu_hat = (moments.bias_correction(nu, _rate(decay, lerp), count_inc) if bias_correction
               else nu)
     new_updates = _lmap(
-        lambda g, gc, n: (_inverse_root(n, eps, eps_in_sqrt) * gc).astype(g.dtype),
+        lambda g, gc, n: (_inverse_root(n, eps, eps_in_sqrt) * gc).astype(
+            tree.result_dtype(g.dtype)),
         gs, gcs, nu_hat)
     new_nu = treedef.unflatten(_store(nu, nus))
     if bias_correction:
@@ -430,7 +435,7 @@ def scale_by_stddev(
       mu_hat, nu_hat = mu, nu
     new_updates = treedef.unflatten(_lmap(
         lambda g, gc, m, n: (_inverse_root(n - tree.abs_sq(m), eps, eps_in_sqrt) * gc
-                            ).astype(g.dtype),
+                            ).astype(tree.result_dtype(g.dtype)),
         gs, gcs, mu_hat, nu_hat))
     new_mu = treedef.unflatten(_store(mu, mus))
     new_nu = treedef.unflatten(_store(nu, nus))
@@ -495,7 +500,8 @@ def _keras_moments(gc: jax.Array, m: jax.Array, v: jax.Array, b1: Any, b2: Any) 
 
 def _adam_updates(gs: list, mu_hat: list, nu_hat: list, eps: Any, eps_root: Any) -> list:
   """optax's ``mu_hat / (sqrt(nu_hat + eps_root) + eps)``, in each update's dtype."""
-  return _lmap(lambda g, m, v: (m / (jnp.sqrt(v + eps_root) + eps)).astype(g.dtype),
+  return _lmap(lambda g, m, v: (m / (jnp.sqrt(v + eps_root) + eps)).astype(
+      tree.result_dtype(g.dtype)),
                gs, mu_hat, nu_hat)
 
 
@@ -593,7 +599,7 @@ def scale_by_adam(
         else:
           numerator = mu * alpha
         u = numerator / _eps_hat_denominator(nu, eps, eps_root)
-        return u.astype(g.dtype), mu, nu
+        return u.astype(tree.result_dtype(g.dtype)), mu, nu
 
       new_updates, mu, nu = _unzip(_lmap(keras_leaf, gs, gcs, mus, nus), 3)
     else:
@@ -705,7 +711,7 @@ def scale_by_amsgrad(
                                         correct_mu=bias_correction_mu,
                                         correct_nu=bias_correction_nu)
         u = numerator / _eps_hat_denominator(nu_max, eps, eps_root)
-        return u.astype(g.dtype), mu, nu, nu_max
+        return u.astype(tree.result_dtype(g.dtype)), mu, nu, nu_max
 
       new_updates, mu, nu, nu_max = _unzip(_lmap(keras_leaf, gs, gcs, mus, nus, nu_maxes), 4)
     else:
@@ -789,7 +795,8 @@ def scale_by_lion(
     treedef, gs, mus = _flatten_with_state(updates, state, ('mu',), fn)
     gcs = _upcast_all(gs)
     new_updates = _lmap(
-        lambda g, gc, m: direction((1.0 - b1) * gc + b1 * tree.upcast(m)).astype(g.dtype),
+        lambda g, gc, m: direction((1.0 - b1) * gc + b1 * tree.upcast(m)).astype(
+            tree.result_dtype(g.dtype)),
         gs, gcs, mus)
     mu = _update_moments(gcs, mus, b2)
     return treedef.unflatten(new_updates), ScaleByLionState(

@@ -6,9 +6,11 @@ same, in the same order, as optax 0.2.8 (``clip``, ``clip_by_block_rms``,
 ``clip_by_global_norm``) or as ``tf.clip_by_norm`` / ``tf.clip_by_global_norm`` (the Keras
 ``clipnorm`` / ``global_clipnorm`` options).
 
-Two transforms report what they saw, so that logging the gradient norm needs no second pass
-over the gradients: ``clip_by_global_norm``'s state holds the pre-clip global norm of the last
-update and ``clip_by_norm``'s state holds every leaf's pre-clip norm.
+Every state is optax's by default (``EmptyState``). Two transforms can report what they saw, so
+that logging the gradient norm needs no second pass over the gradients: with ``report=True``
+``clip_by_global_norm``'s state holds the pre-clip global norm of the last update
+(``GlobalNormReport``) and ``clip_by_norm``'s state holds every leaf's pre-clip norm
+(``ClipByNormState``).
 """
 
 from __future__ import annotations
@@ -74,7 +76,8 @@ def clip(max_delta: chex.Numeric) -> base.GradientTransformation:
   validation.check_range(max_delta, 'max_delta', low=0.0, fn='clip')
 
   def clip_leaf(u):
-    return jnp.clip(tree_lib.upcast(u), -max_delta, max_delta).astype(u.dtype)
+    clipped = jnp.clip(tree_lib.upcast(u), -max_delta, max_delta)
+    return clipped.astype(tree_lib.result_dtype(u.dtype))
 
   def update_fn(updates, state, params=None):
     del params
@@ -105,7 +108,7 @@ def clip_by_block_rms(threshold: chex.Numeric) -> base.GradientTransformation:
   def clip_leaf(u):
     uc = tree_lib.upcast(u)
     denom = jnp.maximum(1.0, jnp.sqrt(jnp.mean(tree_lib.abs_sq(uc))) / threshold)
-    return (uc / denom).astype(u.dtype)
+    return (uc / denom).astype(tree_lib.result_dtype(u.dtype))
 
   def update_fn(updates, state, params=None):
     del params
@@ -114,22 +117,23 @@ def clip_by_block_rms(threshold: chex.Numeric) -> base.GradientTransformation:
   return base.GradientTransformation(base.init_empty_state, update_fn)
 
 
-class ClipByGlobalNormState(NamedTuple):
-  """State of ``clip_by_global_norm``.
+ClipByGlobalNormState = base.EmptyState  # optax's name for the state of `clip_by_global_norm`.
 
-  optax names this ``EmptyState``; here it reports. ``ClipByGlobalNormState()`` (no argument)
-  still constructs, leafless, as optax's does.
+
+class GlobalNormReport(NamedTuple):
+  """State of ``clip_by_global_norm(..., report=True)`` (ours alone; optax has no such state).
 
   Attributes:
     global_norm: float32 scalar, the global L2 norm of the updates received by the last
       ``update`` (before clipping); 0 after ``init``.
   """
-  global_norm: Optional[jax.Array] = None
+  global_norm: jax.Array
 
 
 def clip_by_global_norm(max_norm: chex.Numeric, *,
                         nonfinite: str = 'optax',
-                        axis_name: distributed.AxisSpec = None) -> base.GradientTransformation:
+                        axis_name: distributed.AxisSpec = None,
+                        report: bool = False) -> base.GradientTransformation:
   r"""Rescales all updates together so that their global L2 norm is at most ``max_norm``.
 
   With :math:`N = \sqrt{\sum_i \|u_i\|_2^2}` over all leaves and :math:`c` = ``max_norm``:
@@ -142,8 +146,9 @@ def clip_by_global_norm(max_norm: chex.Numeric, *,
     :math:`s = c \cdot \min(1/N, 1/c) + (N - N)`, so a non-finite :math:`N`
     (inf or NaN) makes **every** update NaN, which Keras relies on to surface divergence.
 
-  The state, ``ClipByGlobalNormState(global_norm)``, records :math:`N` (pre-clip, float32)
-  of the last update, so the gradient norm can be logged without computing it again.
+  The state is optax's ``ClipByGlobalNormState`` (``EmptyState``). With ``report=True`` it is
+  ``GlobalNormReport(global_norm)`` instead, which records :math:`N` (pre-clip, float32) of
+  the last update, so the gradient norm can be logged without computing it again.
   The norm is accumulated in float32 for 16-bit leaves.
 
   Inside ``jax.shard_map``, where each device holds only a block of a leaf split over mesh
@@ -159,13 +164,16 @@ def clip_by_global_norm(max_norm: chex.Numeric, *,
     max_norm: the largest global norm the updates may keep (``>= 0``).
     nonfinite: ``'optax'`` or ``'nan'``, see above.
     axis_name: mesh axes the leaves are split over inside ``shard_map``; ``None`` for none.
+    report: keep the pre-clip global norm in the state (``GlobalNormReport``); ``False``
+      (default): optax's empty state.
 
   Returns:
-    A ``GradientTransformation`` whose state is a ``ClipByGlobalNormState``.
+    A ``GradientTransformation`` whose state is ``EmptyState()`` (``ClipByGlobalNormState``),
+    or a ``GlobalNormReport`` with ``report=True``.
 
   Example:
     >>> import jax.numpy as jnp, optax_like as ox
-    >>> tx = ox.clip_by_global_norm(1.0)
+    >>> tx = ox.clip_by_global_norm(1.0, report=True)
     >>> updates, state = tx.update({'a': jnp.array([3.0]), 'b': jnp.array([4.0])},
     ...                            tx.init(None))
     >>> [updates['a'].tolist(), updates['b'].tolist(), float(state.global_norm)]
@@ -180,7 +188,9 @@ def clip_by_global_norm(max_norm: chex.Numeric, *,
 
   def init_fn(params):
     del params
-    return ClipByGlobalNormState(global_norm=jnp.zeros([], jnp.float32))
+    if report:
+      return GlobalNormReport(global_norm=jnp.zeros([], jnp.float32))
+    return base.EmptyState()
 
   def update_fn(updates, state, params=None):
     del params
@@ -194,7 +204,8 @@ def clip_by_global_norm(max_norm: chex.Numeric, *,
       def clip_leaf(u):
         uc = tree_lib.upcast(u)
         clipped = (uc / g_norm.astype(uc.dtype)) * max_norm
-        return jax.lax.select(trigger, uc, clipped.astype(uc.dtype)).astype(u.dtype)
+        return jax.lax.select(trigger, uc, clipped.astype(uc.dtype)).astype(
+            tree_lib.result_dtype(u.dtype))
     else:
       one = jnp.ones([], g_norm.dtype)
       scale = max_norm * jnp.minimum(one / g_norm, one / jnp.asarray(max_norm, g_norm.dtype))
@@ -202,17 +213,19 @@ def clip_by_global_norm(max_norm: chex.Numeric, *,
 
       def clip_leaf(u):
         uc = tree_lib.upcast(u)
-        return (uc * scale.astype(uc.dtype)).astype(u.dtype)
+        return (uc * scale.astype(uc.dtype)).astype(tree_lib.result_dtype(u.dtype))
 
     new_updates = jax.tree.map(clip_leaf, updates)
-    return new_updates, ClipByGlobalNormState(global_norm=g_norm.astype(jnp.float32))
+    if report:
+      return new_updates, GlobalNormReport(global_norm=g_norm.astype(jnp.float32))
+    return new_updates, base.EmptyState()
 
   tx = base.GradientTransformation(init_fn, update_fn)
   return base.grouping_free(tx) if axis_name is None else tx
 
 
 class ClipByNormState(NamedTuple):
-  """State of ``clip_by_norm``.
+  """State of ``clip_by_norm(..., report=True)`` (without ``report`` it is ``EmptyState``).
 
   Attributes:
     norm: a tree like the parameters whose leaves are float32 scalars: each leaf's L2 norm
@@ -222,7 +235,8 @@ class ClipByNormState(NamedTuple):
 
 
 def clip_by_norm(max_norm: chex.Numeric, *,
-                 axis_name: distributed.AxisSpec = None) -> base.GradientTransformation:
+                 axis_name: distributed.AxisSpec = None,
+                 report: bool = False) -> base.GradientTransformation:
   r"""Rescales each leaf separately so that its L2 norm is at most ``max_norm``.
 
   This is ``tf.clip_by_norm`` applied per tensor, i.e. Keras' ``clipnorm``:
@@ -233,8 +247,9 @@ def clip_by_norm(max_norm: chex.Numeric, *,
   move by one rounding step). An all-zero leaf is returned unchanged, also for ``c = 0``
   (where TF would give NaN).
 
-  The state, ``ClipByNormState(norm)``, holds every leaf's pre-clip norm (float32 scalars)
-  from the last update. Norms are accumulated in float32 for 16-bit leaves.
+  The state is ``EmptyState()``; with ``report=True`` it is ``ClipByNormState(norm)``, which
+  holds every leaf's pre-clip norm (float32 scalars) from the last update. Norms are
+  accumulated in float32 for 16-bit leaves.
 
   Inside ``jax.shard_map``, ``axis_name`` names the mesh axes the leaves are split over (as
   for ``clip_by_global_norm``): each leaf's squared norm is then ``psum``-ed over its own
@@ -244,13 +259,16 @@ def clip_by_norm(max_norm: chex.Numeric, *,
   Args:
     max_norm: the largest L2 norm each leaf may keep (``>= 0``).
     axis_name: mesh axes the leaves are split over inside ``shard_map``; ``None`` for none.
+    report: keep each leaf's pre-clip norm in the state (``ClipByNormState``); ``False``
+      (default): ``EmptyState()``.
 
   Returns:
-    A ``GradientTransformation`` whose state is a ``ClipByNormState``.
+    A ``GradientTransformation`` whose state is ``EmptyState()``, or a ``ClipByNormState``
+    with ``report=True``.
 
   Example:
     >>> import jax.numpy as jnp, optax_like as ox
-    >>> tx = ox.clip_by_norm(1.0)
+    >>> tx = ox.clip_by_norm(1.0, report=True)
     >>> params = {'a': jnp.zeros(2), 'b': jnp.zeros(1)}
     >>> updates, state = tx.update({'a': jnp.array([3.0, 4.0]), 'b': jnp.array([0.5])},
     ...                            tx.init(params))
@@ -263,8 +281,9 @@ def clip_by_norm(max_norm: chex.Numeric, *,
     distributed.check_axis_spec(axis_name, fn)
 
   def init_fn(params):
-    return ClipByNormState(
-        norm=tree_lib.per_leaf_scalars(params, 0.0))
+    if not report:
+      return base.EmptyState()
+    return ClipByNormState(norm=tree_lib.per_leaf_scalars(params, 0.0))
 
   def clip_leaf(u, axes=(), where=''):
     uc = tree_lib.upcast(u)
@@ -274,7 +293,7 @@ def clip_by_norm(max_norm: chex.Numeric, *,
     # An all-zero leaf with max_norm == 0 would be 0/0; it is returned as is (zeros).
     denom = jnp.where(denom == 0, jnp.ones_like(denom), denom)
     clipped = _true_divide(uc * max_norm, denom.astype(uc.dtype))
-    return clipped.astype(u.dtype), norm.astype(jnp.float32)
+    return clipped.astype(tree_lib.result_dtype(u.dtype)), norm.astype(jnp.float32)
 
   def update_fn(updates, state, params=None):
     del params
@@ -285,6 +304,8 @@ def clip_by_norm(max_norm: chex.Numeric, *,
       pairs = distributed.leaf_axes(axis_name, updates, fn)
       results = [clip_leaf(u, axes, where) for u, (where, axes) in zip(leaves, pairs)]
     new_updates = treedef.unflatten([r[0] for r in results])
+    if not report:
+      return new_updates, base.EmptyState()
     norms = treedef.unflatten([r[1] for r in results])
     return new_updates, ClipByNormState(norm=norms)
 

@@ -257,6 +257,13 @@ def _check_axis_names(axis_name: Any, fn: str) -> tuple:
                   f'names, got {axis_name!r}.')
 
 
+def _widen(x: jax.Array, op: str) -> jax.Array:
+  """The dtype a leaf is reduced in: float32 for 16-bit floats; integers stay exact for a sum."""
+  if op == 'sum' and not jnp.issubdtype(x.dtype, jnp.inexact):
+    return x
+  return tree_lib.upcast(x)
+
+
 def aggregate_gradients(axis_name: Union[str, tuple], op: str = 'mean'
                         ) -> base.GradientTransformation:
   r"""Sums or averages the updates over named mesh axes (data parallelism under ``shard_map``/``pmap``).
@@ -323,13 +330,15 @@ def aggregate_gradients(axis_name: Union[str, tuple], op: str = 'mean'
       groups.setdefault(todo, []).append(i)
     out = [None] * len(leaves)
     for todo, idx in groups.items():
-      reduced = psum([tree_lib.upcast(leaves[i]) for i in idx], todo, fn)
+      reduced = psum([_widen(leaves[i], op) for i in idx], todo, fn)
       for i, r in zip(idx, reduced):
         out[i] = r
     if op == 'mean':
       size = jax.lax.axis_size(axes)
       out = [t / jnp.asarray(size, t.dtype) for t in out]
-    return treedef.unflatten([t.astype(u.dtype) for t, u in zip(out, leaves)]), state
+    # A mean of integer gradients is a float (never truncated); a sum keeps their dtype.
+    return treedef.unflatten([t.astype(u.dtype if op == 'sum' else tree_lib.result_dtype(u.dtype))
+                              for t, u in zip(out, leaves)]), state
 
   return base.GradientTransformation(base.init_empty_state, update_fn)
 

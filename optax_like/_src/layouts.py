@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from optax_like._src import base, validation
+from optax_like._src import base, tree, validation
 
 
 def _concat(tree_: Any) -> jax.Array:
@@ -26,7 +26,7 @@ def _split_like(flat: jax.Array, like: Any) -> Any:
   for x in leaves:
     size = int(np.size(x))
     piece = jnp.reshape(flat[start:start + size], np.shape(x))
-    pieces.append(piece.astype(jnp.result_type(x)))
+    pieces.append(piece.astype(tree.result_dtype(jnp.result_type(x))))
     start += size
   return jax.tree.unflatten(treedef, pieces)
 
@@ -46,7 +46,7 @@ def flatten(inner: base.GradientTransformation) -> base.GradientTransformationEx
 
   Beyond optax: each update leaf is returned in the dtype of the incoming update leaf (optax
   returns the promoted dtype of the concatenation, e.g. float32 for a bfloat16 leaf next to a
-  float32 one), and an empty tree is accepted (the inner transformation sees an empty float32
+  float32 one; an integer leaf comes back as a float, as in optax), and an empty tree is accepted (the inner transformation sees an empty float32
   vector).
 
   Example:

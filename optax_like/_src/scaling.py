@@ -16,7 +16,10 @@ class ScaleByScheduleState(NamedTuple):
 
 
 def _times(step_size, g):
-  # The factor stays in float32 (or wider) even for 16-bit updates.
+  # The factor stays in float32 (or wider) even for 16-bit updates. Integer updates promote as
+  # in optax (``g * step_size``): to a float for a float step size, never truncated back.
+  if not jnp.issubdtype(g.dtype, jnp.inexact):
+    return g * step_size
   return (jnp.asarray(step_size, tree.compute_dtype(g.dtype)) * tree.upcast(g)).astype(g.dtype)
 
 

@@ -24,12 +24,26 @@ def is_none(x: Any) -> bool:
   return x is None
 
 
+def result_dtype(dtype: Any) -> jnp.dtype:
+  """The dtype of an update computed from a leaf of ``dtype``: what JAX's promotion gives optax.
+
+  A float or complex leaf keeps its dtype (16-bit included); an integer or bool leaf, combined
+  with a float hyperparameter, gives the default float dtype (float32, float64 under x64), so
+  integer gradients are never truncated back to integers.
+  """
+  dtype = jnp.dtype(dtype)
+  if jnp.issubdtype(dtype, jnp.inexact):
+    return dtype
+  return jnp.result_type(dtype, float)
+
+
 def compute_dtype(dtype: Any) -> jnp.dtype:
-  """The dtype arithmetic runs in: float32 for 16-bit floats, else ``dtype`` itself."""
+  """The dtype arithmetic runs in: float32 for 16-bit floats, the default float dtype for
+  integer and bool leaves (``result_dtype``), else ``dtype`` itself."""
   dtype = jnp.dtype(dtype)
   if jnp.issubdtype(dtype, jnp.floating) and dtype.itemsize < 4:
     return jnp.dtype(jnp.float32)
-  return dtype
+  return result_dtype(dtype)
 
 
 def upcast(x: jax.Array) -> jax.Array:

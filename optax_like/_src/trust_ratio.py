@@ -1,8 +1,9 @@
 """Layer-wise trust ratio scaling (LARS, LAMB, Fromage).
 
 Each leaf's update is multiplied by ``trust_coefficient * ||p|| / (||u|| + eps)``, computed
-from whole-leaf L2 norms; norms are accumulated in float32 for 16-bit leaves. The ratios used
-are kept in the state so they can be logged without recomputing them.
+from whole-leaf L2 norms; norms are accumulated in float32 for 16-bit leaves. The state is
+optax's (``EmptyState``); with ``report=True`` the ratios used are kept in the state
+(``TrustRatioReport``) so they can be logged without recomputing them.
 """
 
 from __future__ import annotations
@@ -20,18 +21,18 @@ from optax_like._src import tree as tree_lib
 from optax_like._src import validation
 
 
-class ScaleByTrustRatioState(NamedTuple):
-  """State of ``scale_by_trust_ratio``.
+ScaleByTrustRatioState = base.EmptyState  # optax's name for the state of `scale_by_trust_ratio`.
 
-  optax names this ``EmptyState``; here it reports. ``ScaleByTrustRatioState()`` (no argument)
-  still constructs, leafless, as optax's does.
+
+class TrustRatioReport(NamedTuple):
+  """State of ``scale_by_trust_ratio(..., report=True)`` (ours alone; optax has no such state).
 
   Attributes:
     trust_ratio: a tree like the parameters whose leaves are float32 scalars: the ratio each
-      leaf's update was multiplied by in the last ``update``; 1.0 after ``init``.
+      leaf's update was multiplied by in the last ``update``; 1.0 after ``init``. Inside the
+      fused path's flat buckets it is a ``segments.PerLeaf`` (a vector of ratios per bucket).
   """
-  trust_ratio: Any = None
-
+  trust_ratio: Any
 
 
 @jax.custom_jvp
@@ -76,7 +77,8 @@ def _floor(norm: jax.Array, min_norm: chex.Numeric) -> jax.Array:
 def scale_by_trust_ratio(min_norm: chex.Numeric = 0.0,
                          trust_coefficient: chex.Numeric = 1.0,
                          eps: chex.Numeric = 0.0, *,
-                         axis_name: distributed.AxisSpec = None) -> base.GradientTransformation:
+                         axis_name: distributed.AxisSpec = None,
+                         report: bool = False) -> base.GradientTransformation:
   r"""Scales each leaf's update by its trust ratio.
 
   For every leaf, with :math:`\|\cdot\|` the L2 (Frobenius) norm of the whole leaf floored at
@@ -90,10 +92,11 @@ def scale_by_trust_ratio(min_norm: chex.Numeric = 0.0,
 
   with :math:`\eta` = ``trust_coefficient``. The fallback :math:`r = 1` is also tf-models
   LARS's (there a zero-initialised bias gets the full learning rate on its first step).
-  The state, ``ScaleByTrustRatioState(trust_ratio)``, records each leaf's :math:`r` (float32)
-  from the last update. Inside the fused path's flat buckets (``fused.bucketed``) the norms are
-  taken over each leaf's segment of the bucket (``segments``), so the ratios are the same; the
-  state then holds ``segments.PerLeaf``: a vector of the leaves' ratios per bucket.
+  The state is optax's ``ScaleByTrustRatioState`` (``EmptyState``). With ``report=True`` it
+  is ``TrustRatioReport(trust_ratio)``, which records each leaf's :math:`r` (float32) from the
+  last update. Inside the fused path's flat buckets (``fused.bucketed``) the norms are taken
+  over each leaf's segment of the bucket (``segments``), so the ratios are the same; a report
+  then holds ``segments.PerLeaf``: a vector of the leaves' ratios per bucket.
 
   Inside ``jax.shard_map``, ``axis_name`` names the mesh axes the leaves are split over (an
   axis name or tuple of names for every leaf, or a pytree of ``PartitionSpec`` such as the
@@ -107,13 +110,15 @@ def scale_by_trust_ratio(min_norm: chex.Numeric = 0.0,
     trust_coefficient: :math:`\eta` (``>= 0``), LARS's ``eeta``.
     eps: added to the update norm in the denominator (``>= 0``).
     axis_name: mesh axes the leaves are split over inside ``shard_map``; ``None`` for none.
+    report: keep each leaf's ratio in the state (``TrustRatioReport``); ``False`` (default):
+      optax's empty state.
 
   Returns:
     A ``GradientTransformation`` that needs ``params`` in ``update``.
 
   Example:
     >>> import jax.numpy as jnp, optax_like as ox
-    >>> tx = ox.scale_by_trust_ratio(trust_coefficient=0.5)
+    >>> tx = ox.scale_by_trust_ratio(trust_coefficient=0.5, report=True)
     >>> params = {'w': jnp.array([3.0, 4.0]), 'b': jnp.zeros(1)}
     >>> updates, state = tx.update({'w': jnp.array([0.0, 1.0]), 'b': jnp.array([2.0])},
     ...                            tx.init(params), params)
@@ -128,13 +133,14 @@ def scale_by_trust_ratio(min_norm: chex.Numeric = 0.0,
     distributed.check_axis_spec(axis_name, fn)
 
   def init_fn(params):
+    if not report:
+      return base.EmptyState()
     buckets = segments.match(params) if axis_name is None else None
     if buckets is not None:  # flat buckets of the fused path: one ratio per leaf of each
-      return ScaleByTrustRatioState(trust_ratio=segments.PerLeaf(tuple(
+      return TrustRatioReport(trust_ratio=segments.PerLeaf(tuple(
           p if segments.masked_out(p) else jnp.ones(len(seg.sizes), jnp.float32)
           for p, seg in zip(params, buckets))))
-    return ScaleByTrustRatioState(
-        trust_ratio=tree_lib.per_leaf_scalars(params, 1.0))
+    return TrustRatioReport(trust_ratio=tree_lib.per_leaf_scalars(params, 1.0))
 
   def ratio_of(param_norm, update_norm):
     ratio = trust_coefficient * param_norm / (update_norm + eps)
@@ -145,7 +151,8 @@ def scale_by_trust_ratio(min_norm: chex.Numeric = 0.0,
     ratio = ratio_of(_floored_norm(p, min_norm, axes, fn, where),
                      _floored_norm(u, min_norm, axes, fn, where))
     uc = tree_lib.upcast(u)
-    return (uc * ratio.astype(uc.dtype)).astype(u.dtype), ratio.astype(jnp.float32)
+    return ((uc * ratio.astype(uc.dtype)).astype(tree_lib.result_dtype(u.dtype)),
+            ratio.astype(jnp.float32))
 
   def scale_bucket(u, p, seg):
     """One bucket vector of the fused path: each leaf's segment scaled by its own ratio.
@@ -156,7 +163,8 @@ def scale_by_trust_ratio(min_norm: chex.Numeric = 0.0,
     ratio = ratio_of(_floor(distributed.safe_sqrt(segments.sq_norms(p, seg)), min_norm),
                      _floor(distributed.safe_sqrt(segments.sq_norms(u, seg)), min_norm))
     uc = tree_lib.upcast(u)
-    scaled = (uc * segments.expand(ratio, seg).astype(uc.dtype)).astype(u.dtype)
+    scaled = (uc * segments.expand(ratio, seg).astype(uc.dtype)).astype(
+        tree_lib.result_dtype(u.dtype))
     return scaled, ratio.astype(jnp.float32)
 
   def update_fn(updates, state, params=None):
@@ -167,8 +175,10 @@ def scale_by_trust_ratio(min_norm: chex.Numeric = 0.0,
     if buckets is not None:
       results = [(u, u) if segments.masked_out(u) else scale_bucket(u, p, seg)
                  for u, p, seg in zip(updates, params, buckets)]
+      if not report:
+        return tuple(r[0] for r in results), base.EmptyState()
       return (tuple(r[0] for r in results),
-              ScaleByTrustRatioState(trust_ratio=segments.PerLeaf(tuple(r[1] for r in results))))
+              TrustRatioReport(trust_ratio=segments.PerLeaf(tuple(r[1] for r in results))))
     u_leaves, treedef = jax.tree.flatten(updates)
     p_leaves = treedef.flatten_up_to(params)
     if axis_name is None:
@@ -178,8 +188,10 @@ def scale_by_trust_ratio(min_norm: chex.Numeric = 0.0,
       results = [scale_leaf(u, p, axes, where)
                  for u, p, (where, axes) in zip(u_leaves, p_leaves, pairs)]
     new_updates = treedef.unflatten([r[0] for r in results])
+    if not report:
+      return new_updates, base.EmptyState()
     ratios = treedef.unflatten([r[1] for r in results])
-    return new_updates, ScaleByTrustRatioState(trust_ratio=ratios)
+    return new_updates, TrustRatioReport(trust_ratio=ratios)
 
   tx = base.GradientTransformation(init_fn, update_fn)
   # Grouping-free in the fused path's sense: inside a bucket its norms follow the leaf segments.

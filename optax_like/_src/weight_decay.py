@@ -76,7 +76,7 @@ def add_decayed_weights(
     if g is None:
       return None
     gc, pc = tree_lib.upcast(g), tree_lib.upcast(p)
-    return (gc + s * pc).astype(g.dtype)
+    return (gc + s * pc).astype(tree_lib.result_dtype(g.dtype))
 
   def update_fn(updates, state, params=None):
     validation.require_params(params, fn)
