@@ -87,9 +87,9 @@ class InjectStatefulHyperparamsState(NamedTuple):
 
   Attributes:
     count: number of ``update`` calls so far (int32).
-    hyperparams: the hyperparameter values the last step used (a ``HyperparamsDict``: a dict
-      whose item assignment keeps each value's dtype, so setting a new value never changes the
-      signature of a jitted step).
+    hyperparams: the hyperparameter values the last step used, a plain ``dict`` as in optax.
+      A value assigned by hand is used by the next ``update``, which stores it back in the
+      entry's dtype (see ``inject_hyperparams``).
     hyperparams_states: the state of each scheduled hyperparameter (``WrappedScheduleState``
       for a plain schedule).
     inner_state: the state of the inner transformation.
@@ -109,67 +109,15 @@ def _is_weak(x: Any) -> bool:
   return bool(getattr(x, 'weak_type', False))
 
 
-class HyperparamsDict(dict):
-  """The ``hyperparams`` dict of ``inject_hyperparams``' state.
-
-  A plain dict in every respect (and a pytree with the same keys and leaves) except that
-  assigning to an existing numeric entry converts the new value to that entry's dtype: after
-  ``state.hyperparams['learning_rate'] = 0.01`` the entry is still a float32 (not weakly typed)
-  scalar array, so a jitted step sees the same input signature and is not recompiled.
-  """
-
-  def __setitem__(self, key, value):
-    old = dict.get(self, key)
-    if old is not None and hasattr(old, 'dtype') and _is_number(value):
-      old_dtype = jnp.dtype(old.dtype)
-      if jnp.issubdtype(old_dtype, jnp.inexact):
-        value = jnp.asarray(value, old_dtype)
-      elif jnp.issubdtype(old_dtype, jnp.integer) and isinstance(value, numbers.Integral):
-        # Integer hyperparameters are stored as optax stores them: weakly typed int32.
-        value = jnp.asarray(int(value)) if _is_weak(old) else jnp.asarray(value, old_dtype)
-    dict.__setitem__(self, key, value)
-
-  def update(self, *args, **kwargs):
-    for key, value in dict(*args, **kwargs).items():
-      self[key] = value
-
-  def setdefault(self, key, default=None):
-    if key not in self:
-      self[key] = default
-    return self[key]
-
-  def copy(self) -> 'HyperparamsDict':
-    return HyperparamsDict(self)
+# Kept so that ``from optax_like import HyperparamsDict`` still works: ``hyperparams`` is a plain
+# dict (as optax's), which every serializer (flax msgpack, orbax, pickle) handles.
+HyperparamsDict = dict
 
 
-def _sorted_keys(d: dict) -> tuple:
-  try:
-    return tuple(sorted(d))
-  except TypeError:
-    return tuple(d)
-
-
-def _hp_flatten_with_keys(d):
-  keys = _sorted_keys(d)
-  return tuple((jax.tree_util.DictKey(k), dict.__getitem__(d, k)) for k in keys), keys
-
-
-def _hp_flatten(d):
-  keys = _sorted_keys(d)
-  return tuple(dict.__getitem__(d, k) for k in keys), keys
-
-
-def _hp_unflatten(keys, values):
-  d = HyperparamsDict()
-  dict.update(d, zip(keys, values))  # bypasses the casting __setitem__
-  return d
-
-
-try:
-  jax.tree_util.register_pytree_with_keys(HyperparamsDict, _hp_flatten_with_keys, _hp_unflatten,
-                                          _hp_flatten)
-except ValueError:  # already registered (module reloaded)
-  pass
+def _is_float(x: Any) -> bool:
+  """Whether a number is a float (Python, NumPy or JAX), not an integer."""
+  current = x.dtype if hasattr(x, 'dtype') else type(x)
+  return bool(jnp.issubdtype(current, jnp.floating))
 
 
 def _convert_floats(x: Any, dtype: jnp.dtype) -> Any:
@@ -239,6 +187,13 @@ def inject_hyperparams(inner_factory: Callable[..., base.GradientTransformation]
   (``state.hyperparams['learning_rate'] = 0.01``) with no recompilation of a jitted step.
   Changing a scheduled entry has no effect: the schedule overwrites it.
 
+  ``state.hyperparams`` is a plain ``dict`` (as optax's), so the state serializes like optax's.
+  A Python number assigned to an entry is converted by the next ``update`` to the entry's dtype
+  (float32 by default, see below), and the new state holds it in that dtype again. A jitted step
+  sees a Python float as a weakly typed input and so compiles once more for it (as optax's
+  does); assigning a float32 scalar (``np.float32(0.01)`` or ``jnp.float32(0.01)``) keeps the
+  step's signature and never recompiles.
+
   Hyperparameter dtype (a deliberate difference from optax): float hyperparameters are
   stored and passed to ``inner_factory`` as float32 whatever the parameter dtype (float64
   when a parameter is float64, so float32/float64 results equal optax's), or as
@@ -269,11 +224,10 @@ def inject_hyperparams(inner_factory: Callable[..., base.GradientTransformation]
     [-0.5]
     >>> tx = ox.inject_hyperparams(ox.sgd)(learning_rate=0.1)
     >>> s = tx.init(jnp.zeros(1))
-    >>> s.hyperparams['learning_rate'] = 0.5
-    >>> s.hyperparams['learning_rate'].dtype
-    dtype('float32')
-    >>> jax.jit(tx.update)(jnp.ones(1), s)[0].tolist()
-    [-0.5]
+    >>> s.hyperparams['learning_rate'] = jnp.float32(0.5)
+    >>> u, s = jax.jit(tx.update)(jnp.ones(1), s)
+    >>> u.tolist(), s.hyperparams['learning_rate'].dtype
+    ([-0.5], dtype('float32'))
   """
   if not callable(inner_factory):
     raise TypeError('inject_hyperparams: `inner_factory` must be a callable returning a '
@@ -307,29 +261,48 @@ def inject_hyperparams(inner_factory: Callable[..., base.GradientTransformation]
     def build(hparams):
       return base.with_extra_args_support(inner_factory(**other, **hparams))
 
+    def numeric_value(name, value, dtype):
+      """A numeric entry as it is stored and used: an array in the entry's dtype.
+
+      A strongly typed JAX array keeps its dtype (as in optax); any other number assigned to an
+      entry that started as a float (or a float array of its own dtype) becomes that dtype.
+      """
+      if isinstance(value, jax.Array) and not _is_weak(value):
+        return value
+      initial = numeric[name]
+      if isinstance(initial, jax.Array) and not _is_weak(initial):
+        if jnp.issubdtype(initial.dtype, jnp.inexact):
+          return jnp.asarray(value, initial.dtype)
+        return jnp.asarray(value)
+      if _is_float(initial):
+        return jnp.asarray(value, dtype)
+      return jnp.asarray(_convert_floats(value, dtype))
+
     def init_fn(params):
       dtype = dtype_for(params)
-      hparams = HyperparamsDict()
+      hparams = {}
       for name, value in numeric.items():
-        dict.__setitem__(hparams, name, jnp.asarray(_convert_floats(value, dtype)))
+        hparams[name] = jnp.asarray(_convert_floats(value, dtype))
       sched_states = {name: sched.init() for name, sched in schedules.items()}
       for name, sched in schedules.items():
-        dict.__setitem__(hparams, name,
-                         jnp.asarray(_convert_floats(sched(sched_states[name]), dtype)))
+        hparams[name] = jnp.asarray(_convert_floats(sched(sched_states[name]), dtype))
       return InjectStatefulHyperparamsState(
           count=jnp.zeros([], jnp.int32),
           hyperparams=hparams,
           hyperparams_states=sched_states,
-          inner_state=build(dict(hparams)).init(params))
+          inner_state=build(hparams).init(params))
 
     def update_fn(updates, state, params=None, **extra_args):
       dtype = dtype_for(params if params is not None else updates)
-      hparams = HyperparamsDict()
+      hparams = {}
       for name, value in state.hyperparams.items():
-        dict.__setitem__(hparams, name, _convert_floats(value, dtype))
+        if name in numeric:
+          hparams[name] = numeric_value(name, value, dtype)
+        else:
+          hparams[name] = _convert_floats(value, dtype)
       for name, sched in schedules.items():
         value = sched(state.hyperparams_states[name], **extra_args)
-        dict.__setitem__(hparams, name, jnp.asarray(_convert_floats(value, dtype)))
+        hparams[name] = jnp.asarray(_convert_floats(value, dtype))
       sched_states = {name: sched.update(state.hyperparams_states[name], **extra_args)
                       for name, sched in schedules.items()}
       updates, inner_state = build(dict(hparams)).update(updates, state.inner_state, params,
