@@ -85,6 +85,19 @@ def test_named_chain_state_is_keyed_and_names_unique():
     base.named_chain(('a', base.identity()), ('a', base.identity()))
 
 
+def test_named_chain_state_is_optaxs_ordered_dict():
+  # optax keeps the chain's order (an OrderedDict), so the leaves flatten unsorted.
+  p = {'w': jnp.ones(2)}
+  ours = base.named_chain(('z', accumulation.trace(0.9)), ('a', accumulation.ema(0.5)))
+  theirs = optax.named_chain(('z', optax.trace(0.9)), ('a', optax.ema(0.5)))
+  for sa, sb in [(ours.init(p), theirs.init(p)),
+                 (ours.update(p, ours.init(p))[1], theirs.update(p, theirs.init(p))[1])]:
+    assert type(sa) is type(sb) and list(sa) == ['z', 'a']
+    paths = lambda s: [jax.tree_util.keystr(k) for k, _ in jax.tree_util.tree_flatten_with_path(s)[0]]
+    assert paths(sa) == paths(sb)
+    assert_trees_close(sa, sb)
+
+
 def test_optax_transform_inside_our_chain_and_ours_inside_optax():
   p = {'w': jnp.array([1.0, 2.0])}
   g = {'w': jnp.array([0.3, -0.4])}

@@ -10,6 +10,7 @@ optax transform can sit in our ``chain`` and ours in optax's (or in flax's ``Tra
 
 from __future__ import annotations
 
+import collections
 import weakref
 from typing import Any, Callable, Hashable, NamedTuple, Optional, Protocol, Union
 
@@ -187,13 +188,14 @@ def chain_members(tx: Any) -> Optional[tuple]:
 
 
 def named_chain(*args: tuple[str, GradientTransformation]) -> GradientTransformationExtraArgs:
-  """Like ``chain``, but each member is named and the state is a dict keyed by those names.
+  """Like ``chain``, but each member is named and the state is an ``OrderedDict`` keyed by
+  those names, in chain order (as optax's).
 
   Example:
     >>> import optax_like as ox
-    >>> tx = ox.named_chain(('clip', ox.clip(1.0)), ('sgd', ox.sgd(0.1)))
-    >>> sorted(tx.init({}).keys())
-    ['clip', 'sgd']
+    >>> tx = ox.named_chain(('sgd', ox.sgd(0.1)), ('clip', ox.clip(1.0)))
+    >>> list(tx.init({}).keys())
+    ['sgd', 'clip']
   """
   names = [name for name, _ in args]
   if len(set(names)) != len(names):
@@ -203,11 +205,12 @@ def named_chain(*args: tuple[str, GradientTransformation]) -> GradientTransforma
     validation.check_transformation(tx, f'named_chain member {name!r}')
     txs[name] = with_extra_args_support(tx)
 
+  # An OrderedDict, as optax's: its leaves flatten in the order of the chain, not sorted by name.
   def init_fn(params):
-    return {name: tx.init(params) for name, tx in txs.items()}
+    return collections.OrderedDict((name, tx.init(params)) for name, tx in txs.items())
 
   def update_fn(updates, state, params=None, **extra_args):
-    new_state = {}
+    new_state = collections.OrderedDict()
     for name, tx in txs.items():
       updates, new_state[name] = tx.update(updates, state[name], params, **extra_args)
     return updates, new_state
