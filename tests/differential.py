@@ -210,7 +210,7 @@ class Step(NamedTuple):
 
 def lockstep(ours, theirs, params, grads, *, jit=False, jit_theirs=None, move_params=True,
              check: Callable = assert_trees_close, check_state: Optional[Callable] = None,
-             extra_args: Optional[Callable] = None):
+             extra_args: Optional[Callable] = None, states: Optional[tuple] = None):
   """Runs ``ours`` and ``theirs`` side by side over ``grads``; yields a ``Step`` after each update.
 
   ``check(ours, theirs)`` is asserted on the initial states, then on the updates and the states
@@ -219,14 +219,16 @@ def lockstep(ours, theirs, params, grads, *, jit=False, jit_theirs=None, move_pa
   updates to their params (ours with our ``apply_updates``), else the params stay fixed.
   ``extra_args(g)`` gives extra keyword arguments of ``update``. ``grads`` is consumed one step
   at a time, so a generator may draw from the same RNG as the loop body, and the body may change
-  the yielded states in place (e.g. injected hyperparameters) before the next step.
+  the yielded states in place (e.g. injected hyperparameters) before the next step. ``states``,
+  where given, is the pair (ours, optax's) to start from instead of ``init(params)`` (e.g. a
+  restored checkpoint).
   """
   check_state = check if check_state is None else check_state
   jit_theirs = jit if jit_theirs is None else jit_theirs
   update_a = jax.jit(ours.update) if jit else ours.update
   update_b = jax.jit(theirs.update) if jit_theirs else theirs.update
   pa = pb = params
-  sa, sb = ours.init(params), theirs.init(params)
+  sa, sb = (ours.init(params), theirs.init(params)) if states is None else states
   check_state(sa, sb)
   for g in grads:
     kw = {} if extra_args is None else extra_args(g)
