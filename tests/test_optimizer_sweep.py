@@ -76,17 +76,10 @@ EXTRA_KWARGS = {
 }
 
 # Failures the library has today, each expected strictly (an unexpected pass fails too), as
-# (properties, the parameters where it fails, reason). Remove an entry with its fix.
-KNOWN_FAILURES = [
-    (('structure', 'cross_restore'), dict(name=('lamb', 'lars')),
-     'issue 9 item 1: scale_by_trust_ratio keeps per-leaf trust ratios in its state (optax: '
-     'EmptyState), so lars/lamb states have extra leaves'),
-    (('structure',), dict(variant=('injected',)),
-     'issue 9 item 1: inject_hyperparams keeps its hyperparameters in a HyperparamsDict (optax: '
-     'a dict)'),
-    (('round_trip', 'cross_restore'), dict(variant=('injected',), fmt=('msgpack',)),
-     "issue 9: flax.serialization cannot serialize 'HyperparamsDict' (inject_hyperparams state)"),
-]
+# (properties, the parameters where it fails, reason naming the issue), e.g.
+# (('structure', 'cross_restore'), dict(name=('lars',), variant=('injected',)), 'issue N: ...').
+# Remove an entry with its fix.
+KNOWN_FAILURES = []
 
 
 DEVICE = jax.devices()[0]
