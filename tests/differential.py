@@ -1,5 +1,6 @@
 """Shared test helpers: random pytrees, tree comparison by leaf path, and running our transform
-and optax's side by side (``lockstep``), with the largest deviation logged for the report."""
+and optax's side by side (``lockstep``), with the largest deviation logged (``ErrorLog``) for
+the terminal summary of ``tests/conftest.py``."""
 
 import doctest
 from typing import Any, Callable, NamedTuple, Optional
@@ -8,7 +9,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-import pytest
 
 from optax_like._src import base
 from optax_like._src import tree as ours_tree
@@ -104,28 +104,53 @@ def _worst(errors):
   return (max((e[0] for e in errors), default=0.0), max((e[1] for e in errors), default=0.0))
 
 
+# Every ErrorLog made in this process, in creation order (for ``report_rows``).
+_LOGS = []
+
+
 class ErrorLog:
-  """The largest deviation from optax seen in a test module, per key, for its report test."""
+  """The largest deviation from a reference (optax, golden data) seen in a test module, per key.
+
+  Tests add to it; nothing asserts on it. ``tests/conftest.py`` prints every log's worst
+  deviations in pytest's terminal summary (also under pytest-xdist).
+  """
 
   def __init__(self, name):
     self.name = name
     self.worst = {}   # key -> (max abs error, max rel error)
+    self.count = {}   # key -> number of comparisons added
+    _LOGS.append(self)
 
   def add(self, errors, key=None):
     key = self.name if key is None else key
     self.worst[key] = _worst([self.worst.get(key, (0.0, 0.0)), errors])
+    self.count[key] = self.count.get(key, 0) + 1
 
-  def summary(self, detail=''):
-    return [f'[differential] {key}{detail}: max abs {a:.2e}, max rel {r:.2e}'
-            for key, (a, r) in sorted(self.worst.items())]
+  def rows(self):
+    """``[(name, key, max abs, max rel, comparisons), ...]`` sorted by key."""
+    return [(self.name, key, a, r, self.count[key]) for key, (a, r) in sorted(self.worst.items())]
 
-  def report(self, capsys, detail=''):
-    """Prints one line per key; skips where no differential test ran in this process."""
-    if not self.worst:
-      pytest.skip('differential tests did not run in this process')
-    with capsys.disabled():
-      for line in self.summary(detail):
-        print('\n' + line, end='')
+  def summary(self):
+    return format_rows(self.rows())
+
+
+def report_rows():
+  """The rows of every ErrorLog of this process that saw a comparison."""
+  return [row for log in _LOGS for row in log.rows()]
+
+
+def merge_rows(rows):
+  """Rows of several processes (pytest-xdist workers) merged: worst errors, summed counts."""
+  merged = {}
+  for name, key, a, r, n in rows:
+    a0, r0, n0 = merged.get((name, key), (0.0, 0.0, 0))
+    merged[(name, key)] = (max(a0, a), max(r0, r), n0 + n)
+  return [(name, key, *merged[(name, key)]) for name, key in sorted(merged)]
+
+
+def format_rows(rows):
+  return [f'{name if key == name else f"{name} {key}"}: max abs {a:.2e}, max rel {r:.2e} '
+          f'({n} comparisons)' for name, key, a, r, n in rows]
 
 
 def assert_trees_close(ours, theirs, *, rtol=RTOL, atol=ATOL, allow_extra=False,

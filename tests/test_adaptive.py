@@ -9,7 +9,7 @@ import pytest
 
 from optax_like._src import adaptive as ad
 from differential import (RTOL, ErrorLog, assert_doctests_pass, assert_documented_with_math,
-                          assert_trees_close, random_tree)
+                          assert_trees_close, lockstep, random_tree)
 
 NAMES = ['scale_by_adam', 'scale_by_amsgrad', 'scale_by_rms', 'scale_by_stddev',
          'scale_by_lion', 'scale_by_rss']
@@ -38,6 +38,12 @@ def _assert_states_close(ours, theirs, err=''):
   assert type(ours).__name__ == type(theirs).__name__, err
   assert ours._fields == theirs._fields, err
   return assert_trees_close(ours, theirs, err_msg=err)
+
+
+def _assert_injected_states_close(ours, theirs):
+  """``inject_hyperparams`` states: the whole state, and the inner one by class and fields."""
+  _assert_states_close(ours.inner_state, theirs.inner_state)
+  return assert_trees_close(ours, theirs)
 
 
 # A nested pytree with a dict, a list, a matrix and a scalar leaf.
@@ -72,8 +78,8 @@ def _random_config(name, rng):
   raise AssertionError(name)
 
 
-def _differential_errors(name, seed, *, jit, n_steps=4):
-  """Runs ours and optax's on the same random config; returns (max_abs, max_rel) errors.
+def _differential_errors(name, seed, *, jit, n_steps=4, log=ERRORS):
+  """Runs ours and optax's on the same random config side by side, adding the errors to ``log``.
 
   Raises on a mismatch beyond rtol=1e-6, atol=1e-7 (updates and state, by field name).
   """
@@ -81,14 +87,14 @@ def _differential_errors(name, seed, *, jit, n_steps=4):
   config = _random_config(name, rng)
   params = random_tree(rng, TREE)
   grads = _grad_seq(rng, n_steps)
-  ours = _run(getattr(ad, name)(**config), params, grads, jit=jit)
-  theirs = _run(getattr(optax, name)(**config), params, grads, jit=jit)
-  log = ErrorLog(name)
-  for step, ((u1, s1), (u2, s2)) in enumerate(zip(ours, theirs)):
-    err = f'{name} seed={seed} jit={jit} step={step} config={config}'
-    log.add(assert_trees_close(u1, u2, err_msg=err))
-    log.add(_assert_states_close(s1, s2, err=err))
-  return log.worst[name]
+  ours, theirs = getattr(ad, name)(**config), getattr(optax, name)(**config)
+  err = f'{name} seed={seed} jit={jit} config={config}'
+  check = lambda a, b: log.add(assert_trees_close(a, b, err_msg=err), key=name)
+  check_state = lambda a, b: log.add(_assert_states_close(a, b, err=err), key=name)
+  if jit:   # init under jit too
+    check_state(jax.jit(ours.init)(params), theirs.init(params))
+  list(lockstep(ours, theirs, params, grads, jit=jit, move_params=False, check=check,
+                check_state=check_state))
 
 
 # ----------------------------------------------------------------------------
@@ -210,12 +216,12 @@ def test_every_public_name_documented():
 @pytest.mark.parametrize('name', NAMES)
 def test_matches_optax_eager(name):
   for seed in range(3):
-    ERRORS.add(_differential_errors(name, seed, jit=False), key=name)
+    _differential_errors(name, seed, jit=False)
 
 
 @pytest.mark.parametrize('name', NAMES)
 def test_matches_optax_jit(name):
-  ERRORS.add(_differential_errors(name, 100, jit=True, n_steps=3), key=name)
+  _differential_errors(name, 100, jit=True, n_steps=3)
 
 
 def test_signatures_and_state_classes_match_optax():
@@ -249,12 +255,9 @@ def test_none_leaves_match_optax(name, kwargs):
             'c': [None, jnp.asarray(rng.normal(size=(2, 2)), jnp.float32)]}
   grads = [jax.tree.map(lambda p: jnp.asarray(rng.normal(size=p.shape), jnp.float32), params)
            for _ in range(3)]
-  ours = _run(getattr(ad, name)(**kwargs), params, grads)
-  theirs = _run(getattr(optax, name)(**kwargs), params, grads)
-  for (u1, s1), (u2, s2) in zip(ours, theirs):
-    assert u1['a'] is None and u1['c'][0] is None
-    assert_trees_close(u1, u2)
-    _assert_states_close(s1, s2)
+  for step in lockstep(getattr(ad, name)(**kwargs), getattr(optax, name)(**kwargs), params,
+                       grads, move_params=False, check_state=_assert_states_close):
+    assert step.updates['a'] is None and step.updates['c'][0] is None
 
 
 @pytest.mark.parametrize('name,kwargs', [
@@ -269,12 +272,9 @@ def test_complex_params_match_optax(name, kwargs):
   cplx = lambda: jnp.asarray(rng.normal(size=3) + 1j * rng.normal(size=3), jnp.complex64)
   params = {'a': cplx()}
   grads = [{'a': cplx()} for _ in range(3)]
-  ours = _run(getattr(ad, name)(**kwargs), params, grads)
-  theirs = _run(getattr(optax, name)(**kwargs), params, grads)
-  for (u1, s1), (u2, s2) in zip(ours, theirs):
-    assert u1['a'].dtype == jnp.complex64
-    assert_trees_close(u1, u2)
-    _assert_states_close(s1, s2)
+  for step in lockstep(getattr(ad, name)(**kwargs), getattr(optax, name)(**kwargs), params,
+                       grads, move_params=False, check_state=_assert_states_close):
+    assert step.updates['a'].dtype == jnp.complex64
 
 
 def test_none_update_keeps_state_leaf():
@@ -293,16 +293,14 @@ def test_inject_hyperparams_traced_hyperparameters_match_optax():
   for name, hps in [('scale_by_adam', dict(b1=0.8, b2=0.99, eps=1e-3))]:
     ours = optax.inject_hyperparams(getattr(ad, name))(**hps)
     theirs = optax.inject_hyperparams(getattr(optax, name))(**hps)
-    for (u1, s1), (u2, s2) in zip(_run(ours, params, grads, jit=True),
-                                  _run(theirs, params, grads, jit=True)):
-      assert_trees_close(u1, u2)
-      _assert_states_close(s1.inner_state, s2.inner_state)
-  # Keras mode with traced betas, epsilon, and a traced eps_root of 0.
+    list(lockstep(ours, theirs, params, grads, jit=True, move_params=False,
+                  check_state=_assert_injected_states_close))
+  # Keras mode with traced betas, epsilon, and a traced eps_root of 0, against ours untraced.
   tx = optax.inject_hyperparams(ad.scale_by_adam)(b1=0.9, b2=0.999, eps=1e-7, eps_root=0.0,
                                                   eps_hat=True)
-  ref = _run(ad.scale_by_adam(0.9, 0.999, 1e-7, eps_hat=True), params, grads)
-  for (u1, _), (u2, _) in zip(_run(tx, params, grads, jit=True), ref):
-    assert_trees_close(u1, u2)
+  ref = ad.scale_by_adam(0.9, 0.999, 1e-7, eps_hat=True)
+  list(lockstep(tx, ref, params, grads, jit=True, jit_theirs=False, move_params=False,
+                check_state=lambda a, b: _assert_states_close(a.inner_state, b)))
 
 
 def test_interoperates_with_optax_chain():
@@ -310,8 +308,7 @@ def test_interoperates_with_optax_chain():
   grads = _grad_seq(np.random.default_rng(1), 3)
   ours = optax.chain(ad.scale_by_adam(), optax.scale(-1e-3))
   theirs = optax.adam(1e-3)
-  for (u1, _), (u2, _) in zip(_run(ours, params, grads), _run(theirs, params, grads)):
-    assert_trees_close(u1, u2)
+  list(lockstep(ours, theirs, params, grads, move_params=False))
 
 
 # ----------------------------------------------------------------------------
@@ -413,9 +410,8 @@ def test_keras_modes_jit_equals_eager():
              ad.scale_by_amsgrad(0.9, 0.99, 1e-7, eps_hat=True),
              ad.scale_by_rms(0.9, 1e-7, bias_correction=True, lerp=True),
              ad.scale_by_stddev(0.9, 1e-7, lerp=True)]:
-    for (u1, s1), (u2, s2) in zip(_run(tx, params, grads), _run(tx, params, grads, jit=True)):
-      assert_trees_close(u2, u1)
-      _assert_states_close(s2, s1)
+    list(lockstep(tx, tx, params, grads, jit=False, jit_theirs=True, move_params=False,
+                  check_state=_assert_states_close))
 
 
 def test_eps_hat_rounds_betas_like_keras():
@@ -628,17 +624,12 @@ def test_valid_edge_hyperparameters_accepted():
 
 def _max_errors_report():
   """Max abs/rel deviation from optax over many random configs (run this file directly)."""
-  log = ErrorLog('adaptive')
+  log = ErrorLog('adaptive (many configs)')
   for name in NAMES:
     for jit in (False, True):
       for seed in range(20 if not jit else 3):
-        log.add(_differential_errors(name, seed + (1000 if jit else 0), jit=jit), key=name)
+        _differential_errors(name, seed + (1000 if jit else 0), jit=jit, log=log)
   print('\n'.join(log.summary()))
-
-
-def test_report_differential_errors(capsys):
-  # Run last: the worst deviation from optax of this module's differential tests.
-  ERRORS.report(capsys)
 
 
 if __name__ == '__main__':

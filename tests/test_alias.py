@@ -9,7 +9,7 @@ import optax
 import pytest
 
 import optax_like as ox
-from differential import ErrorLog, assert_trees_close, compare_states, lockstep, random_tree
+from differential import ErrorLog, assert_trees_close, lockstep, random_tree
 
 N_CONFIGS = 6
 N_STEPS = 5
@@ -106,37 +106,19 @@ CONFIGS = {
     'adagrad': config_adagrad,
 }
 
-# The worst deviation of the params from optax's per optimizer, printed by
-# test_report_differential_errors.
+# The worst deviation of the params from optax per optimizer, for the terminal summary.
 ERRORS = ErrorLog('alias')
 
 
-@pytest.fixture(params=[True, False], ids=['fused', 'tree'])
-def fused_default(request):
-  """Runs a test with the fused fast path on (the default) and off (the plain tree path)."""
-  old = ox.set_fused_default(request.param)
-  yield request.param
-  ox.set_fused_default(old)
-
-
-def _check_state(ours, theirs):
-  # The fused path keeps its state over flat buckets (a BucketedState): its numbers are checked
-  # through the params here and leaf by leaf against the tree path in test_fused.py.
-  if isinstance(ours, ox.BucketedState):
-    return
-  compare_states(ours, theirs)
-
-
 @pytest.mark.parametrize('name', sorted(CONFIGS))
-def test_alias_matches_optax_over_random_configs(name, fused_default):
+def test_alias_matches_optax_over_random_configs(name):
   for seed in range(N_CONFIGS):
     rng = np.random.RandomState(1000 + seed)
     make = CONFIGS[name](rng)
     params = random_tree(rng)
     grads = [random_tree(rng) for _ in range(N_STEPS)]
-    # Our chains may keep extra reporting state: states compare where both hold the same kind.
-    for step in lockstep(make(ox), make(optax), params, grads, jit=(seed == 0),
-                         check_state=_check_state):
+    # Updates and states (optax's layout, leaf by leaf) at every step, then the params.
+    for step in lockstep(make(ox), make(optax), params, grads, jit=(seed == 0)):
       ERRORS.add(assert_trees_close(step.params, step.their_params), key=name)
 
 
@@ -145,12 +127,10 @@ def test_alias_signature_matches_optax(name):
   import inspect
   ours = inspect.signature(getattr(ox, name)).parameters
   theirs = inspect.signature(getattr(optax, name)).parameters
-  assert list(ours)[:len(theirs)] == list(theirs)
+  assert list(ours) == list(theirs)
   for key in theirs:
     assert ours[key].default == theirs[key].default, key
     assert ours[key].kind == theirs[key].kind, key
-  for key in list(ours)[len(theirs):]:   # our extras (`fused`): keyword-only, off by default
-    assert ours[key].kind == inspect.Parameter.KEYWORD_ONLY and ours[key].default is None, key
 
 
 def test_sgd_hand_computed_momentum_trajectory():
@@ -204,11 +184,6 @@ def test_learning_rate_must_be_number_or_schedule():
 def test_negative_momentum_is_rejected():
   with pytest.raises(ValueError, match='`momentum` must be >= 0'):
     ox.sgd(0.1, momentum=-0.5)
-
-
-def test_report_differential_errors(capsys):
-  # Summary line for the closing notes: cases and worst errors per optimizer.
-  ERRORS.report(capsys, detail=f' ({N_CONFIGS} configs x {N_STEPS} steps)')
 
 
 def test_keras_chains_take_a_traced_momentum_as_the_momentum_path():

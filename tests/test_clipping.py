@@ -374,8 +374,3 @@ def test_report_is_keyword_only_and_documented(report):
   tx = clipping.clip_by_global_norm(1.0, report=report)
   state = tx.update(jnp.array([3.0, 4.0]), tx.init(None))[1]
   assert (type(state) is clipping.GlobalNormReport) == report
-
-
-def test_report_differential_errors(capsys):
-  # Run last: the worst deviation from optax over this module's differential comparisons.
-  ERRORS.report(capsys)

@@ -16,13 +16,14 @@ import pytest
 
 import optax_like as ox
 from optax_like.keras import schedules as keras_schedules
+from differential import ErrorLog
 
 DATA = json.loads((pathlib.Path(__file__).parent / 'data' / 'keras_golden.json').read_text())
 CASES = {case['name']: case for case in DATA['cases']}
 DENSE = sorted(name for name, case in CASES.items()
                if not any(isinstance(g, dict) for step in case['grads'] for g in step))
 
-WORST = {}
+ERRORS = ErrorLog('keras golden chains')   # worst deviation from real tf.keras, per optimizer
 
 
 def _f32(x):
@@ -100,23 +101,15 @@ def test_chain_reproduces_keras_trajectory(name):
   ctx = jax.enable_x64(True) if case['dtype'] == 'float64' else jax.enable_x64(False)
   with ctx:
     got = replay(case)
-  worst = 0.0
   for step, (ours, theirs) in enumerate(zip(got, case['trajectory'])):
     for a, b in zip(ours, theirs):
       b = np.asarray(b, np.float64)
       assert a.dtype == np.dtype(case['dtype'])
-      err = np.abs(a - b) / np.maximum(np.abs(b), 1e-6)
-      worst = max(worst, float(err.max(initial=0.0)))
+      err = np.abs(a - b)
+      ERRORS.add((float(err.max(initial=0.0)),
+                  float((err / np.maximum(np.abs(b), 1e-6)).max(initial=0.0))),
+                 key=case['optimizer'])
       np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7, err_msg=f'step {step}')
-  WORST[name] = worst
-
-
-def test_report_golden_errors(capsys):
-  if not WORST:
-    pytest.skip('golden tests did not run in this process')
-  with capsys.disabled():
-    print(f'\n[golden] {len(WORST)} dense Keras/LARS cases, max relative error '
-          f'{max(WORST.values()):.2e} ({max(WORST, key=WORST.get)})', end='')
 
 
 def test_golden_data_covers_all_optimizers():

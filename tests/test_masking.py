@@ -375,8 +375,3 @@ def test_root_bool_mask_and_namedtuple_paths():
   tree = {'head': Dense(jnp.ones((2, 2)), jnp.ones(2)), 'layers': (jnp.ones(1),)}
   assert masking.regex_mask([r'head/kernel$', r'^layers/0$'])(tree) == {
       'head': Dense(True, False), 'layers': (True,)}
-
-
-def test_report_differential_errors(capsys):
-  # Run last: the worst deviation from optax over this module's differential comparisons.
-  ERRORS.report(capsys)

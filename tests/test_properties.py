@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import optax_like as ox
+from differential import lockstep
 
 DTYPES = [jnp.float32, jnp.bfloat16, jnp.float16]
 
@@ -55,31 +56,33 @@ def _grads_like(params, seed):
 
 
 def _check_step_properties(make, params, dtype):
+  # The same optimizer eager (as "ours") and jitted (as "theirs"), side by side.
   opt = make()
   state = opt.init(params)
   init_struct = jax.tree.structure(state)
   init_avals = [(x.shape, x.dtype) for x in jax.tree.leaves(state)]
-  jitted = jax.jit(opt.update)
-  p_eager, p_jit, s_eager, s_jit = params, params, state, state
-  for step in range(3):
-    g = _grads_like(params, step)
-    u_e, s_eager = opt.update(g, s_eager, p_eager)
-    u_j, s_jit = jitted(g, s_jit, p_jit)
-    tol = 1e-5 if dtype == jnp.float32 else 2e-2
-    for a, b in zip(jax.tree.leaves(u_e), jax.tree.leaves(u_j)):
+  tol = 1e-5 if dtype == jnp.float32 else 2e-2
+
+  def check_updates(u_eager, u_jit):
+    for a, b in zip(jax.tree.leaves(u_eager), jax.tree.leaves(u_jit)):
       np.testing.assert_allclose(np.asarray(a, np.float32), np.asarray(b, np.float32),
                                  rtol=tol, atol=tol)
-    # Updates keep the gradients' tree and dtypes; state keeps its structure and avals.
-    assert jax.tree.structure(u_e) == jax.tree.structure(g)
-    for a, b in zip(jax.tree.leaves(u_e), jax.tree.leaves(g)):
+    # Updates keep the params' tree and dtypes (the gradients are drawn like the params).
+    assert jax.tree.structure(u_eager) == jax.tree.structure(params)
+    for a, b in zip(jax.tree.leaves(u_eager), jax.tree.leaves(params)):
       assert a.dtype == b.dtype and a.shape == b.shape
-    assert jax.tree.structure(s_eager) == init_struct
+
+  def check_states(s_eager, s_jit):
+    # The state keeps its structure and avals, eager and jitted.
+    assert jax.tree.structure(s_eager) == jax.tree.structure(s_jit) == init_struct
     assert [(x.shape, x.dtype) for x in jax.tree.leaves(s_eager)] == init_avals
     assert [(x.shape, x.dtype) for x in jax.tree.leaves(s_jit)] == init_avals
-    p_eager = ox.apply_updates(p_eager, u_e)
-    p_jit = ox.apply_updates(p_jit, u_j)
-    for a, b in zip(jax.tree.leaves(p_eager), jax.tree.leaves(params)):
-      assert a.dtype == b.dtype
+
+  grads = (_grads_like(params, step) for step in range(3))
+  for step in lockstep(opt, opt, params, grads, jit=False, jit_theirs=True,
+                       check=check_updates, check_state=check_states):
+    for p in (step.params, step.their_params):
+      assert [x.dtype for x in jax.tree.leaves(p)] == [x.dtype for x in jax.tree.leaves(params)]
 
 
 @pytest.mark.parametrize('name', sorted(OPTIMIZERS))
@@ -112,7 +115,6 @@ def test_float64_is_kept_under_x64(name):
     g = jax.tree.map(lambda p: p + 1.0, params)
     u, state = jax.jit(opt.update)(g, state, params)
     assert all(x.dtype == jnp.float64 for x in jax.tree.leaves(u))
-    # Moments keep float64; scalar reports (trust ratios, clip norms) may be float32. (The
-    # fused path's state is compared in the tree layout, where each report is a scalar.)
-    state = ox.unbucket_state(state, params)
-    assert all(x.dtype == jnp.float64 for x in jax.tree.leaves(state) if x.ndim > 0)
+    # Every float in the state (moments, accumulators) is float64.
+    assert all(x.dtype == jnp.float64 for x in jax.tree.leaves(state)
+               if jnp.issubdtype(x.dtype, jnp.floating))

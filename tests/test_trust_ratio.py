@@ -242,8 +242,3 @@ def test_report_is_keyword_only():
   param = inspect.signature(trust_ratio.scale_by_trust_ratio).parameters['report']
   assert param.kind is inspect.Parameter.KEYWORD_ONLY and param.default is False
   assert 'report' in trust_ratio.scale_by_trust_ratio.__doc__
-
-
-def test_report_differential_errors(capsys):
-  # Run last: the worst deviation from optax over this module's differential comparisons.
-  ERRORS.report(capsys)

@@ -138,8 +138,3 @@ def test_bad_weight_decay_and_mask():
   with pytest.raises(ValueError, match=r"masked: the structure of the mask does not match the "
                      r"params .* at path <root>: keys only in the mask: \['b'\]\."):
     tx.init({'a': jnp.ones(1)})
-
-
-def test_report_differential_errors(capsys):
-  # Run last: the worst deviation from optax over this module's differential comparisons.
-  ERRORS.report(capsys)
