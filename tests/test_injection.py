@@ -1,6 +1,7 @@
 """inject_hyperparams & co: schedules at the count, manual changes without recompiling,
 float32 hyperparameters for 16-bit parameters, optax differential, errors."""
 
+import functools
 import pickle
 import warnings
 
@@ -13,6 +14,9 @@ import pytest
 from optax_like._src import base, injection as inj
 from optax_like._src import tree as ox_tree
 from differential import assert_trees_close, lockstep, random_like, random_tree
+
+# Equal to the bit (NaN equals NaN), leaf by leaf under the same key paths and dtypes.
+exact = functools.partial(assert_trees_close, rtol=0, atol=0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -164,13 +168,9 @@ def test_inject_sgd_static_args_and_float64_match_optax():
         learning_rate=0.1, momentum=0.9, nesterov=True)
     theirs = optax.inject_hyperparams(optax.sgd, static_args='nesterov')(
         learning_rate=0.1, momentum=0.9, nesterov=True)
-    sa, sb = ours.init(p), theirs.init(p)
-    assert sa.hyperparams['learning_rate'].dtype == jnp.float64
-    for _ in range(3):
-      ua, sa = ours.update(p, sa, p)
-      ub, sb = theirs.update(p, sb, p)
-      np.testing.assert_array_equal(ua['w'], ub['w'])
-    assert_trees_close(sa, sb)
+    assert ours.init(p).hyperparams['learning_rate'].dtype == jnp.float64
+    # Updates and states bit for bit, the params fixed.
+    list(lockstep(ours, theirs, p, [p] * 3, move_params=False, check=exact))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -305,17 +305,12 @@ def test_stateful_schedule_matches_optax_and_deprecated_alias_warns():
     theirs = optax.inject_stateful_hyperparams(optax.sgd)(learning_rate=HalveOnBadLoss(1.0))
   ours = factory(learning_rate=HalveOnBadLoss(1.0))
   assert isinstance(HalveOnBadLoss(1.0), inj.StatefulSchedule)
-  p = jnp.zeros(1)
-  sa, sb = ours.init(p), theirs.init(p)
-  outs = []
-  for loss in [3.0, 2.0, 2.5, 1.0, 4.0, 0.5]:
-    ua, sa = ours.update(jnp.ones(1), sa, p, loss=loss)
-    ub, sb = theirs.update(jnp.ones(1), sb, p, loss=loss)
-    np.testing.assert_array_equal(ua, ub)
-    outs.append(float(ua[0]))
+  losses = iter([3.0, 2.0, 2.5, 1.0, 4.0, 0.5])
+  steps = lockstep(ours, theirs, jnp.zeros(1), [jnp.ones(1)] * 6, move_params=False,
+                   check=exact, check_state=assert_trees_close,
+                   extra_args=lambda g: {'loss': next(losses)})
   # the value used at a step is from the state before that step's update
-  assert outs == [-1.0, -1.0, -1.0, -0.5, -0.5, -0.25]
-  assert_trees_close(sa, sb)
+  assert [float(step.updates[0]) for step in steps] == [-1.0, -1.0, -1.0, -0.5, -0.5, -0.25]
 
 
 def test_wrapped_schedule():

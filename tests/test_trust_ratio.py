@@ -12,7 +12,7 @@ import pytest
 import optax_like as ox
 from optax_like._src import base, trust_ratio
 import differential
-from differential import DIFFERENTIAL_KINDS, RTOL, ErrorLog, assert_trees_close
+from differential import DIFFERENTIAL_KINDS, RTOL, ErrorLog, assert_trees_close, lockstep
 
 ERRORS = ErrorLog('trust_ratio')
 # The default state is optax's (EmptyState); every comparison is logged for the report.
@@ -53,24 +53,24 @@ def test_matches_optax_over_steps(seed, use_jit):
   ours = trust_ratio.scale_by_trust_ratio(min_norm=min_norm, trust_coefficient=tc, eps=eps,
                                          report=True)
   theirs = optax.scale_by_trust_ratio(min_norm=min_norm, trust_coefficient=tc, eps=eps)
-  # Momentum-SGD-like loop so that params move between steps; some leaves start at zero.
+  # Params move between steps (p + u); some leaves start at zero, one gradient leaf is zero.
   params = random_tree(rng, kind, zero_leaf=seed % 2 == 0)
-  pa, pb = params, params
-  sa, sb = ours.init(params), theirs.init(params)
-  upd_a = jax.jit(ours.update) if use_jit else ours.update
-  upd_b = jax.jit(theirs.update) if use_jit else theirs.update
-  for step in range(3):
-    g = random_tree(rng, kind, scale=rng.uniform(0.1, 3.0), zero_leaf=step == 1)
-    ua, sa = upd_a(g, sa, pa)
-    ub, sb = upd_b(g, sb, pb)
-    assert_close_reporting(ua, ub)
-    for (path, u), p, r in zip(jax.tree_util.tree_leaves_with_path(g), jax.tree.leaves(pa),
-                               jax.tree.leaves(sa.trust_ratio)):
+  grads = []
+
+  def draw():
+    for i in range(3):
+      grads.append(random_tree(rng, kind, scale=rng.uniform(0.1, 3.0), zero_leaf=i == 1))
+      yield grads[-1]
+
+  before = params
+  for step in lockstep(ours, theirs, params, draw(), jit=use_jit, check=assert_close,
+                       check_state=assert_close_reporting):
+    for (path, u), p, r in zip(jax.tree_util.tree_leaves_with_path(grads[-1]),
+                               jax.tree.leaves(before), jax.tree.leaves(step.state.trust_ratio)):
       np.testing.assert_allclose(r, expected_ratio(u, p, min_norm, tc, eps), rtol=1e-5,
                                  err_msg=jax.tree_util.keystr(path))
-    pa = jax.tree.map(lambda p, u: p - 0.1 * u, pa, ua)
-    pb = jax.tree.map(lambda p, u: p - 0.1 * u, pb, ub)
-  assert_close(pa, pb)
+    assert_close(step.params, step.their_params)
+    before = step.params
 
 
 def test_in_optax_chain_like_lars():
@@ -79,14 +79,11 @@ def test_in_optax_chain_like_lars():
   ours = optax.chain(optax.add_decayed_weights(1e-2), trust_ratio.scale_by_trust_ratio(
       trust_coefficient=0.001), optax.scale_by_learning_rate(0.5), optax.trace(0.9))
   theirs = optax.lars(0.5, weight_decay=1e-2, weight_decay_mask=True, trust_ratio_mask=True)
-  sa, sb = ours.init(params), theirs.init(params)
-  pa = pb = params
-  for _ in range(3):
-    g = random_tree(rng, 'nested')
-    ua, sa = ours.update(g, sa, pa)
-    ub, sb = theirs.update(g, sb, pb)
-    assert_close(ua, ub)
-    pa, pb = optax.apply_updates(pa, ua), optax.apply_updates(pb, ub)
+  grads = (random_tree(rng, 'nested') for _ in range(3))
+  # lars masks its first two transforms: the states agree on the momentum, the last entry.
+  for step in lockstep(ours, theirs, params, grads, check=assert_close,
+                       check_state=lambda a, b: assert_close(a[-1], b[-1])):
+    assert_close(step.params, step.their_params)
 
 
 # --------------------------------------------------------------------------- hand-computed
