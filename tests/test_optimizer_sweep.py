@@ -164,13 +164,13 @@ class Case(NamedTuple):
   ours: Any
   theirs: Any
   ours_jit: Any     # the same transforms, update jitted (compiled on first use, then shared)
-  theirs_jit: Any   # optax's injected variant stays eager: one compile less per optimizer
+  theirs_jit: Any
 
 
 @functools.cache
 def case(name, variant):
   ours, theirs = build(ox, name, variant), build(optax, name, variant)
-  return Case(ours, theirs, _jitted(ours), theirs if variant == 'injected' else _jitted(theirs))
+  return Case(ours, theirs, _jitted(ours), _jitted(theirs))
 
 
 def run(tx, params, grads, state=None, apply_updates=optax.apply_updates):
