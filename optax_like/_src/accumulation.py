@@ -48,12 +48,13 @@ def trace(decay: chex.Numeric, nesterov: bool = False,
 
   def update_fn(updates, state, params=None):
     del params
+    validation.check_state(state, TraceState, 'trace')
 
     def leaf(g, t):
       new_t = tree.upcast(g) + decay * tree.upcast(t)
       out = tree.upcast(g) + decay * new_t if nesterov else new_t
       # Integer updates promote to a float, as optax's ``g + decay * t`` does.
-      return (out.astype(jnp.result_type(g.dtype, t.dtype, float)),
+      return (out.astype(jnp.result_type(g, t, float)),
               new_t.astype(accumulator_dtype or tree.result_dtype(t.dtype)))
 
     new_updates, new_trace = tree.tree_map_split(leaf, updates, state.trace,
@@ -90,15 +91,16 @@ def ema(decay: chex.Numeric, debias: bool = True,
 
   def update_fn(updates, state, params=None):
     del params
+    validation.check_state(state, EmaState, 'ema')
     count_inc = tree.safe_increment(state.count)
 
     def average(g, e):
       # In the promoted dtype of update and state (float32 for 16-bit), unrounded.
-      g = tree.upcast(g.astype(jnp.result_type(g.dtype, e.dtype, float)))
+      g = tree.upcast(jnp.asarray(g).astype(jnp.result_type(g, e, float)))
       return (moments.update_moment(g, tree.upcast(e), decay),)
 
     def round_to_dtypes(out, new_e, g, e):
-      return (out.astype(jnp.result_type(g.dtype, e.dtype, float)),
+      return (out.astype(jnp.result_type(g, e, float)),
               new_e.astype(accumulator_dtype or tree.result_dtype(e.dtype)))
 
     (new_ema,) = tree.tree_map_split(average, updates, state.ema, n_out=1,

@@ -258,10 +258,11 @@ def scale_by_rss(
     gc = tree.upcast(g)
     total = tree.abs_sq(gc) + tree.upcast(s)
     inv_root = jnp.where(total > 0, jax.lax.rsqrt(total + eps), 0.0)
-    return (inv_root * gc).astype(tree.result_dtype(g.dtype)), total
+    return (inv_root * gc).astype(tree.result_dtype(g)), total
 
   def update_fn(updates, state, params=None):
     del params
+    validation.check_state(state, ScaleByRssState, fn)
     treedef, gs, sums = _flatten_with_state(updates, state, ('sum_of_squares',), fn)
     new_updates, totals = _unzip(_lmap(leaf, gs, sums), 2)
     new_sums = _store(totals, sums)
@@ -342,6 +343,8 @@ def scale_by_rms(
 
   def update_fn(updates, state, params=None):
     del params
+    validation.check_state(state, ScaleByRmsWithCountState if bias_correction else ScaleByRmsState,
+                           fn)
     count_inc = tree.safe_increment(state.count) if bias_correction else None
 
     treedef, gs, nus = _flatten_with_state(updates, state, ('nu',), fn)
@@ -352,7 +355,7 @@ def scale_by_rms(
               else nu)
     new_updates = _lmap(
         lambda g, gc, n: (_inverse_root(n, eps, eps_in_sqrt) * gc).astype(
-            tree.result_dtype(g.dtype)),
+            tree.result_dtype(g)),
         gs, gcs, nu_hat)
     new_nu = treedef.unflatten(_store(nu, nus))
     if bias_correction:
@@ -421,6 +424,8 @@ def scale_by_stddev(
 
   def update_fn(updates, state, params=None):
     del params
+    validation.check_state(
+        state, ScaleByRStdDevWithCountState if bias_correction else ScaleByRStdDevState, fn)
     count_inc = tree.safe_increment(state.count) if bias_correction else None
 
     treedef, gs, mus, nus = _flatten_with_state(updates, state, ('mu', 'nu'), fn)
@@ -435,7 +440,7 @@ def scale_by_stddev(
       mu_hat, nu_hat = mu, nu
     new_updates = treedef.unflatten(_lmap(
         lambda g, gc, m, n: (_inverse_root(n - tree.abs_sq(m), eps, eps_in_sqrt) * gc
-                            ).astype(tree.result_dtype(g.dtype)),
+                            ).astype(tree.result_dtype(g)),
         gs, gcs, mu_hat, nu_hat))
     new_mu = treedef.unflatten(_store(mu, mus))
     new_nu = treedef.unflatten(_store(nu, nus))
@@ -501,7 +506,7 @@ def _keras_moments(gc: jax.Array, m: jax.Array, v: jax.Array, b1: Any, b2: Any) 
 def _adam_updates(gs: list, mu_hat: list, nu_hat: list, eps: Any, eps_root: Any) -> list:
   """optax's ``mu_hat / (sqrt(nu_hat + eps_root) + eps)``, in each update's dtype."""
   return _lmap(lambda g, m, v: (m / (jnp.sqrt(v + eps_root) + eps)).astype(
-      tree.result_dtype(g.dtype)),
+      tree.result_dtype(g)),
                gs, mu_hat, nu_hat)
 
 
@@ -585,6 +590,7 @@ def scale_by_adam(
 
   def update_fn(updates, state, params=None):
     del params
+    validation.check_state(state, ScaleByAdamState, fn)
     count_inc = tree.safe_increment(state.count)
 
     treedef, gs, mus, nus = _flatten_with_state(updates, state, ('mu', 'nu'), fn)
@@ -599,7 +605,7 @@ def scale_by_adam(
         else:
           numerator = mu * alpha
         u = numerator / _eps_hat_denominator(nu, eps, eps_root)
-        return u.astype(tree.result_dtype(g.dtype)), mu, nu
+        return u.astype(tree.result_dtype(g)), mu, nu
 
       new_updates, mu, nu = _unzip(_lmap(keras_leaf, gs, gcs, mus, nus), 3)
     else:
@@ -695,6 +701,7 @@ def scale_by_amsgrad(
 
   def update_fn(updates, state, params=None):
     del params
+    validation.check_state(state, ScaleByAmsgradState, fn)
     count_inc = tree.safe_increment(state.count)
 
     treedef, gs, mus, nus, nu_maxes = _flatten_with_state(
@@ -711,7 +718,7 @@ def scale_by_amsgrad(
                                         correct_mu=bias_correction_mu,
                                         correct_nu=bias_correction_nu)
         u = numerator / _eps_hat_denominator(nu_max, eps, eps_root)
-        return u.astype(tree.result_dtype(g.dtype)), mu, nu, nu_max
+        return u.astype(tree.result_dtype(g)), mu, nu, nu_max
 
       new_updates, mu, nu, nu_max = _unzip(_lmap(keras_leaf, gs, gcs, mus, nus, nu_maxes), 4)
     else:
@@ -776,6 +783,7 @@ def scale_by_lion(
   fn = 'scale_by_lion'
   _check_decay(b1, 'b1', fn, corrected=False)
   _check_decay(b2, 'b2', fn, corrected=False)
+  validation.check_range(smooth_beta, 'smooth_beta', fn=fn)  # a number: no bool, no array
   if mode not in _LION_MODES:
     raise ValueError(f'{fn}: `mode` must be one of {list(_LION_MODES)}, got {mode!r}.')
   mu_dtype = _storage_dtype(mu_dtype, 'mu_dtype', fn)
@@ -792,11 +800,12 @@ def scale_by_lion(
 
   def update_fn(updates, state, params=None):
     del params
+    validation.check_state(state, ScaleByLionState, fn)
     treedef, gs, mus = _flatten_with_state(updates, state, ('mu',), fn)
     gcs = _upcast_all(gs)
     new_updates = _lmap(
         lambda g, gc, m: direction((1.0 - b1) * gc + b1 * tree.upcast(m)).astype(
-            tree.result_dtype(g.dtype)),
+            tree.result_dtype(g)),
         gs, gcs, mus)
     mu = _update_moments(gcs, mus, b2)
     return treedef.unflatten(new_updates), ScaleByLionState(

@@ -77,7 +77,7 @@ def clip(max_delta: chex.Numeric) -> base.GradientTransformation:
 
   def clip_leaf(u):
     clipped = jnp.clip(tree_lib.upcast(u), -max_delta, max_delta)
-    return clipped.astype(tree_lib.result_dtype(u.dtype))
+    return clipped.astype(tree_lib.result_dtype(u))
 
   def update_fn(updates, state, params=None):
     del params
@@ -108,7 +108,7 @@ def clip_by_block_rms(threshold: chex.Numeric) -> base.GradientTransformation:
   def clip_leaf(u):
     uc = tree_lib.upcast(u)
     denom = jnp.maximum(1.0, jnp.sqrt(jnp.mean(tree_lib.abs_sq(uc))) / threshold)
-    return (uc / denom).astype(tree_lib.result_dtype(u.dtype))
+    return (uc / denom).astype(tree_lib.result_dtype(u))
 
   def update_fn(updates, state, params=None):
     del params
@@ -205,7 +205,7 @@ def clip_by_global_norm(max_norm: chex.Numeric, *,
         uc = tree_lib.upcast(u)
         clipped = (uc / g_norm.astype(uc.dtype)) * max_norm
         return jax.lax.select(trigger, uc, clipped.astype(uc.dtype)).astype(
-            tree_lib.result_dtype(u.dtype))
+            tree_lib.result_dtype(u))
     else:
       one = jnp.ones([], g_norm.dtype)
       scale = max_norm * jnp.minimum(one / g_norm, one / jnp.asarray(max_norm, g_norm.dtype))
@@ -213,7 +213,7 @@ def clip_by_global_norm(max_norm: chex.Numeric, *,
 
       def clip_leaf(u):
         uc = tree_lib.upcast(u)
-        return (uc * scale.astype(uc.dtype)).astype(tree_lib.result_dtype(u.dtype))
+        return (uc * scale.astype(uc.dtype)).astype(tree_lib.result_dtype(u))
 
     new_updates = jax.tree.map(clip_leaf, updates)
     if report:
@@ -293,7 +293,7 @@ def clip_by_norm(max_norm: chex.Numeric, *,
     # An all-zero leaf with max_norm == 0 would be 0/0; it is returned as is (zeros).
     denom = jnp.where(denom == 0, jnp.ones_like(denom), denom)
     clipped = _true_divide(uc * max_norm, denom.astype(uc.dtype))
-    return clipped.astype(tree_lib.result_dtype(u.dtype)), norm.astype(jnp.float32)
+    return clipped.astype(tree_lib.result_dtype(u)), norm.astype(jnp.float32)
 
   def update_fn(updates, state, params=None):
     del params

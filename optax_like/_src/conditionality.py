@@ -174,6 +174,7 @@ def apply_if_finite(inner: base.GradientTransformation,
         inner_state=inner.init(params))
 
   def update_fn(updates, state, params=None, **extra_args):
+    validation.check_state(state, ApplyIfFiniteState, 'apply_if_finite')
     inner_state = state.inner_state
     isfinite = _all_finite(updates)
     notfinite_count = jnp.where(isfinite, jnp.zeros([], jnp.int32),
@@ -256,6 +257,7 @@ def conditionally_transform(inner: base.GradientTransformation,
                                        step=jnp.zeros([], jnp.int32))
 
   def update_fn(updates, state, params=None, **extra_args):
+    validation.check_state(state, ConditionallyTransformState, 'conditionally_transform')
     condition_kwargs = extra_args if forward_extra_args else {}
 
     def apply(_):
@@ -301,6 +303,7 @@ def conditionally_mask(inner: base.GradientTransformation,
     return ConditionallyMaskState(step=jnp.zeros([], jnp.int32), inner_state=inner.init(params))
 
   def update_fn(updates, state, params=None, **extra_args):
+    validation.check_state(state, ConditionallyMaskState, 'conditionally_mask')
     condition_kwargs = extra_args if forward_extra_args else {}
 
     def apply(_):

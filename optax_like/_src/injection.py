@@ -293,6 +293,7 @@ def inject_hyperparams(inner_factory: Callable[..., base.GradientTransformation]
           inner_state=build(hparams).init(params))
 
     def update_fn(updates, state, params=None, **extra_args):
+      validation.check_state(state, InjectStatefulHyperparamsState, 'inject_hyperparams')
       dtype = dtype_for(params if params is not None else updates)
       hparams = {}
       for name, value in state.hyperparams.items():

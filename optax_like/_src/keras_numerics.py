@@ -121,6 +121,8 @@ def keras_adam(learning_rate: base.ScalarOrSchedule = 0.001, beta_1: float = 0.9
     >>> round(u.item(), 6)
     -0.1
   """
+  for name, value in (('beta_1', beta_1), ('beta_2', beta_2), ('epsilon', epsilon)):
+    validation.check_not_bool(value, name, 'keras_adam')
   scaler = adaptive.scale_by_amsgrad if amsgrad else adaptive.scale_by_adam
   return base.chain(scaler(b1=beta_1, b2=beta_2, eps=epsilon, eps_hat=True),
                     scaling.scale_by_learning_rate(learning_rate))
@@ -142,6 +144,8 @@ def keras_rmsprop(learning_rate: base.ScalarOrSchedule = 0.001, rho: float = 0.9
     -0.1
   """
   validation.check_range(momentum, 'momentum', low=0.0, high=1.0, fn='keras_rmsprop')
+  validation.check_not_bool(rho, 'rho', 'keras_rmsprop')
+  validation.check_not_bool(epsilon, 'epsilon', 'keras_rmsprop')
   scaler = adaptive.scale_by_stddev if centered else adaptive.scale_by_rms
   lr = scaling.scale_by_learning_rate(learning_rate)
   if _enabled(momentum):

@@ -16,6 +16,9 @@ def _concat(tree_: Any) -> jax.Array:
   leaves = jax.tree.leaves(tree_)
   if not leaves:
     return jnp.zeros([0], jnp.float32)
+  if any(isinstance(x, jax.ShapeDtypeStruct) for x in leaves):  # abstract params, in ``init``
+    return jax.ShapeDtypeStruct((sum(int(np.prod(x.shape)) for x in leaves),),
+                                jnp.result_type(*[x.dtype for x in leaves]))
   return jnp.concatenate([jnp.reshape(x, [-1]) for x in leaves])
 
 

@@ -137,6 +137,17 @@ def _is_params_placeholder(params: Any) -> bool:
   return type(params).__name__ == '_ParamsPlaceholder'
 
 
+def mask_is_callable(mask: Any) -> bool:
+  """Whether ``mask`` is a function building the mask, rather than a mask tree (optax's rule).
+
+  A mask counts as a function when every leaf of it is callable (a plain function is its own
+  single leaf). A pytree that is itself callable but holds bools, e.g. a model object with a
+  ``__call__`` method, is a mask tree.
+  """
+  leaves = jax.tree.leaves(jax.tree.map(callable, mask))
+  return bool(leaves) and all(leaves)
+
+
 def leaf_mask_values(mask: Any, params: Any, fn: str = 'masked') -> list[bool]:
   """The value of ``mask`` (a tree of bools, a prefix of ``params``, or a callable returning
   one) for every leaf of ``params``, in ``jax.tree.leaves`` order.
@@ -147,7 +158,7 @@ def leaf_mask_values(mask: Any, params: Any, fn: str = 'masked') -> list[bool]:
     >>> leaf_mask_values({'w': True, 'b': False}, {'w': jnp.ones(2), 'b': [jnp.ones(1)] * 2})
     [False, False, True]
   """
-  mask_tree = mask(params) if callable(mask) else mask
+  mask_tree = mask(params) if mask_is_callable(mask) else mask
   values = _mask_values(mask_tree, fn)
   subtrees = _check_prefix(mask_tree, params, 'the mask', 'the params', fn)
   out: list[bool] = []
@@ -203,7 +214,7 @@ def masked(inner: base.GradientTransformation,
     raise TypeError(f'{fn}: `mask` must be a tree of bools or a callable, got the string {mask!r:.60}.')
 
   def resolve(tree, tree_name):
-    mask_tree = mask(tree) if callable(mask) else mask
+    mask_tree = mask(tree) if mask_is_callable(mask) else mask
     values = _mask_values(mask_tree, fn)
     subtrees = _check_prefix(mask_tree, tree, 'the mask', tree_name, fn)
     return mask_tree, values, subtrees
@@ -220,6 +231,7 @@ def masked(inner: base.GradientTransformation,
 
   def update_fn(updates, state, params=None, **extra_args):
     mask_tree, values, u_subtrees = resolve(updates, 'the updates')
+    validation.check_state(state, MaskedState, fn)
     mask_def = jax.tree.structure(mask_tree)
     masked_updates = apply_mask(mask_def, values, u_subtrees)
     masked_params = None
@@ -321,6 +333,7 @@ def partition(transforms: Mapping[Hashable, base.GradientTransformation],
 
   def update_fn(updates, state, params=None, **extra_args):
     labels = labels_for(updates)
+    validation.check_state(state, PartitionState, fn)
     new_inner_states = {}
     for group, tx in transforms.items():
       updates, new_inner_states[group] = group_tx(tx, labels, group).update(

@@ -194,6 +194,7 @@ class MultiSteps:
              params: Optional[base.Params] = None,
              **extra_args: Any) -> tuple[base.Updates, MultiStepsState]:
     """Accumulates ``updates``; every k-th mini-step returns the inner optimizer's update."""
+    validation.check_state(state, MultiStepsState, 'MultiSteps')
     k_steps = self._every_k_schedule(state.gradient_step)
     should_skip, skip_state = self._should_skip_update_fn(updates, state.gradient_step, params)
     should_skip = jnp.asarray(should_skip)

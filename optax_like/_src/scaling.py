@@ -18,6 +18,7 @@ class ScaleByScheduleState(NamedTuple):
 def _times(step_size, g):
   # The factor stays in float32 (or wider) even for 16-bit updates. Integer updates promote as
   # in optax (``g * step_size``): to a float for a float step size, never truncated back.
+  g = jnp.asarray(g)
   if not jnp.issubdtype(g.dtype, jnp.inexact):
     return g * step_size
   return (jnp.asarray(step_size, tree.compute_dtype(g.dtype)) * tree.upcast(g)).astype(g.dtype)
@@ -64,6 +65,7 @@ def scale_by_schedule(step_size_fn: base.Schedule) -> base.GradientTransformatio
 
   def update_fn(updates, state, params=None):
     del params
+    validation.check_state(state, ScaleByScheduleState, 'scale_by_schedule')
     step_size = step_size_fn(state.count)
     if jnp.ndim(step_size) != 0:
       raise ValueError(

@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from optax_like._src.base import Schedule  # the one Schedule type of the package
+from optax_like._src import validation
 
 _log = logging.getLogger(__name__)
 
@@ -64,12 +65,19 @@ def _concrete(value: Any) -> Optional[np.ndarray]:
 
 
 def _check_not_negative(fn_name: str, arg_name: str, value: Any) -> None:
+  validation.check_not_bool(value, arg_name, fn_name)
   concrete = _concrete(value)
   if concrete is not None and np.any(concrete < 0):
     raise ValueError(
         f'{fn_name}: `{arg_name}` must be non-negative, got {arg_name}='
         f'{value!r}.'
     )
+
+
+def _check_numbers(fn_name: str, **values: Any) -> None:
+  """Raises TypeError naming the argument for a boolean given where a number is meant."""
+  for arg_name, value in values.items():
+    validation.check_not_bool(value, arg_name, fn_name)
 
 
 def _as_python_float(value: Any) -> Any:
@@ -164,6 +172,8 @@ def polynomial_schedule(
     >>> [float(fn(t)) for t in (0, 1, 2, 4, 10)]
     [1.0, 0.5625, 0.25, 0.0, 0.0]
   """
+  _check_numbers('polynomial_schedule', init_value=init_value, end_value=end_value,
+                 transition_steps=transition_steps, transition_begin=transition_begin)
   _check_not_negative('polynomial_schedule', 'power', power)
   if transition_steps <= 0:
     _log.info(
@@ -338,6 +348,8 @@ def exponential_decay(
     >>> [round(float(fn(t)), 6) for t in (0, 1, 2, 3, 4, 6)]
     [1.0, 1.0, 0.5, 0.5, 0.25, 0.2]
   """
+  _check_numbers('exponential_decay', init_value=init_value, transition_steps=transition_steps,
+                 transition_begin=transition_begin, end_value=end_value)
   _check_not_negative('exponential_decay', 'decay_rate', decay_rate)
   if transition_steps <= 0:
     _log.info(
@@ -414,6 +426,8 @@ def cosine_decay_schedule(
         'cosine_decay_schedule: `decay_steps` must be positive, got '
         f'decay_steps={decay_steps!r}.'
     )
+  _check_numbers('cosine_decay_schedule', init_value=init_value, decay_steps=decay_steps,
+                 alpha=alpha)
   _check_not_negative('cosine_decay_schedule', 'exponent', exponent)
   total = _as_python_float(decay_steps)
 
@@ -541,6 +555,8 @@ def warmup_cosine_decay_schedule(
     >>> [round(float(fn(t)), 6) for t in (0, 1, 2, 4, 6, 9)]
     [0.0, 0.5, 1.0, 0.5, 0.0, 0.0]
   """
+  _check_numbers('warmup_cosine_decay_schedule', init_value=init_value, peak_value=peak_value,
+                 decay_steps=decay_steps, end_value=end_value)
   _check_not_negative('warmup_cosine_decay_schedule', 'warmup_steps',
                       warmup_steps)
   if not decay_steps - warmup_steps > 0:
@@ -617,6 +633,9 @@ def warmup_exponential_decay_schedule(
     >>> [float(fn(t)) for t in (0, 1, 2, 3, 4)]
     [0.0, 0.5, 1.0, 0.5, 0.25]
   """
+  _check_numbers('warmup_exponential_decay_schedule', init_value=init_value,
+                 peak_value=peak_value, transition_steps=transition_steps,
+                 transition_begin=transition_begin, end_value=end_value)
   _check_not_negative('warmup_exponential_decay_schedule', 'warmup_steps',
                       warmup_steps)
   return join_schedules(

@@ -24,14 +24,15 @@ def is_none(x: Any) -> bool:
   return x is None
 
 
-def result_dtype(dtype: Any) -> jnp.dtype:
-  """The dtype of an update computed from a leaf of ``dtype``: what JAX's promotion gives optax.
+def result_dtype(x: Any) -> jnp.dtype:
+  """The dtype of an update computed from a leaf ``x`` (or a leaf of dtype ``x``): what JAX's
+  promotion gives optax.
 
-  A float or complex leaf keeps its dtype (16-bit included); an integer or bool leaf, combined
-  with a float hyperparameter, gives the default float dtype (float32, float64 under x64), so
-  integer gradients are never truncated back to integers.
+  A float or complex leaf keeps its dtype (16-bit included); an integer or bool leaf (a Python
+  int included), combined with a float hyperparameter, gives the default float dtype (float32,
+  float64 under x64), so integer gradients are never truncated back to integers.
   """
-  dtype = jnp.dtype(dtype)
+  dtype = jnp.result_type(x)
   if jnp.issubdtype(dtype, jnp.inexact):
     return dtype
   return jnp.result_type(dtype, float)
@@ -62,6 +63,8 @@ def full_like(x: chex.Array, value: Any, dtype: Optional[Any] = None) -> jax.Arr
   value is derived from ``x`` elementwise (``where(isfinite(x), |x|*0, 0) + value``), which
   GSPMD shards like ``x``. This reads ``x`` once; it only runs in ``init``.
   """
+  if isinstance(x, jax.ShapeDtypeStruct):  # abstract params (optax accepts them in ``init``)
+    return jnp.full_like(x, value, dtype=x.dtype if dtype is None else dtype)
   x = jnp.asarray(x) if not isinstance(x, jax.Array) else x
   dtype = x.dtype if dtype is None else dtype
   if isinstance(x, jax.core.Tracer) and x.ndim > 0:

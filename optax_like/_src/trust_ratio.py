@@ -151,7 +151,7 @@ def scale_by_trust_ratio(min_norm: chex.Numeric = 0.0,
     ratio = ratio_of(_floored_norm(p, min_norm, axes, fn, where),
                      _floored_norm(u, min_norm, axes, fn, where))
     uc = tree_lib.upcast(u)
-    return ((uc * ratio.astype(uc.dtype)).astype(tree_lib.result_dtype(u.dtype)),
+    return ((uc * ratio.astype(uc.dtype)).astype(tree_lib.result_dtype(u)),
             ratio.astype(jnp.float32))
 
   def scale_bucket(u, p, seg):
@@ -164,7 +164,7 @@ def scale_by_trust_ratio(min_norm: chex.Numeric = 0.0,
                      _floor(distributed.safe_sqrt(segments.sq_norms(u, seg)), min_norm))
     uc = tree_lib.upcast(u)
     scaled = (uc * segments.expand(ratio, seg).astype(uc.dtype)).astype(
-        tree_lib.result_dtype(u.dtype))
+        tree_lib.result_dtype(u))
     return scaled, ratio.astype(jnp.float32)
 
   def update_fn(updates, state, params=None):

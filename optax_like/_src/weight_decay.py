@@ -76,11 +76,12 @@ def add_decayed_weights(
     if g is None:
       return None
     gc, pc = tree_lib.upcast(g), tree_lib.upcast(p)
-    return (gc + s * pc).astype(tree_lib.result_dtype(g.dtype))
+    return (gc + s * pc).astype(tree_lib.result_dtype(g))
 
   def update_fn(updates, state, params=None):
     validation.require_params(params, fn)
     if scheduled:
+      validation.check_state(state, WeightDecaySchedule, fn)
       new_state = WeightDecaySchedule(count=tree_lib.safe_increment(state.count))
     else:
       new_state = state
