@@ -281,10 +281,14 @@ def section_shard_map():
   clip_cases = [(nonfinite, label, g) for nonfinite in ('optax', 'nan')
                 for label, g in (('clipped', grads_big), ('unclipped', grads_small))]
   chains = {
+      # lamb reports its trust ratios (report=True) so that they can be compared too.
       'lamb': (lambda ax: base.chain(
           adaptive.scale_by_adam(eps=1e-6), add_decayed_weights(1e-2),
-          trust_ratio.scale_by_trust_ratio(axis_name=ax), scaling.scale_by_learning_rate(1e-2)),
-          lambda: alias.lamb(1e-2, weight_decay=1e-2)),
+          trust_ratio.scale_by_trust_ratio(axis_name=ax, report=True),
+          scaling.scale_by_learning_rate(1e-2)),
+          lambda: base.chain(
+              adaptive.scale_by_adam(eps=1e-6), add_decayed_weights(1e-2),
+              trust_ratio.scale_by_trust_ratio(report=True), scaling.scale_by_learning_rate(1e-2))),
       'lars': (lambda ax: base.chain(
           add_decayed_weights(1e-2),
           trust_ratio.scale_by_trust_ratio(trust_coefficient=0.5, axis_name=ax),
@@ -301,9 +305,9 @@ def section_shard_map():
   def references(gs_clip, p0, gs):
     clip_refs = []
     for (nonfinite, _, _), g in zip(clip_cases, gs_clip):
-      tx = clipping.clip_by_global_norm(1.0, nonfinite=nonfinite)
+      tx = clipping.clip_by_global_norm(1.0, nonfinite=nonfinite, report=True)
       clip_refs.append(tx.update(g, tx.init(g)))
-    tx = clipping.clip_by_norm(1.0)
+    tx = clipping.clip_by_norm(1.0, report=True)
     clip_refs.append(tx.update(gs_clip[0], tx.init(gs_clip[0])))  # per-leaf (Keras clipnorm)
     chain_refs = {name: run_steps(make_ref(), p0, gs) for name, (_, make_ref) in chains.items()}
     return clip_refs, chain_refs
@@ -314,11 +318,11 @@ def section_shard_map():
   for mesh_name, mesh, specs in meshes()[:3]:
     tree_specs = spec_tree(specs)
     # clip_by_global_norm: sharded == unsharded, both nonfinite modes, clipping or not.
-    txs = [clipping.clip_by_global_norm(1.0, nonfinite=nf, axis_name=tree_specs)
+    txs = [clipping.clip_by_global_norm(1.0, nonfinite=nf, axis_name=tree_specs, report=True)
            for nf, _, _ in clip_cases]
     mesh_axes = tuple(mesh.axis_names)
 
-    norm_tx = clipping.clip_by_norm(1.0, axis_name=tree_specs)
+    norm_tx = clipping.clip_by_norm(1.0, axis_name=tree_specs, report=True)
 
     def clip_all(gs, x, txs=txs, mesh_axes=mesh_axes, norm_tx=norm_tx):
       outs = [tx.update(g, tx.init(g)) for tx, g in zip(txs, gs)]
