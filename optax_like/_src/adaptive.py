@@ -134,7 +134,7 @@ def _store(new: list, old: list) -> list:
   An integer leaf (the state of integer parameters) becomes a float, as in optax, so the
   moments are never truncated.
   """
-  return [o if n is None else n.astype(tree.result_dtype(o.dtype)) for n, o in zip(new, old)]
+  return [o if n is None else tree.cast(n, tree.result_dtype(o.dtype)) for n, o in zip(new, old)]
 
 
 def _upcast_all(xs: list) -> list:
@@ -258,7 +258,7 @@ def scale_by_rss(
     gc = tree.upcast(g)
     total = tree.abs_sq(gc) + tree.upcast(s)
     inv_root = jnp.where(total > 0, jax.lax.rsqrt(total + eps), 0.0)
-    return (inv_root * gc).astype(tree.result_dtype(g)), total
+    return tree.cast(inv_root * gc, tree.result_dtype(g)), total
 
   def update_fn(updates, state, params=None):
     del params
@@ -354,8 +354,8 @@ def scale_by_rms(
     nu_hat = (moments.bias_correction(nu, _rate(decay, lerp), count_inc) if bias_correction
               else nu)
     new_updates = _lmap(
-        lambda g, gc, n: (_inverse_root(n, eps, eps_in_sqrt) * gc).astype(
-            tree.result_dtype(g)),
+        lambda g, gc, n: tree.cast(_inverse_root(n, eps, eps_in_sqrt) * gc,
+                                   tree.result_dtype(g)),
         gs, gcs, nu_hat)
     new_nu = treedef.unflatten(_store(nu, nus))
     if bias_correction:
@@ -439,8 +439,8 @@ def scale_by_stddev(
     else:
       mu_hat, nu_hat = mu, nu
     new_updates = treedef.unflatten(_lmap(
-        lambda g, gc, m, n: (_inverse_root(n - tree.abs_sq(m), eps, eps_in_sqrt) * gc
-                            ).astype(tree.result_dtype(g)),
+        lambda g, gc, m, n: tree.cast(_inverse_root(n - tree.abs_sq(m), eps, eps_in_sqrt) * gc,
+                                      tree.result_dtype(g)),
         gs, gcs, mu_hat, nu_hat))
     new_mu = treedef.unflatten(_store(mu, mus))
     new_nu = treedef.unflatten(_store(nu, nus))
@@ -505,8 +505,8 @@ def _keras_moments(gc: jax.Array, m: jax.Array, v: jax.Array, b1: Any, b2: Any) 
 
 def _adam_updates(gs: list, mu_hat: list, nu_hat: list, eps: Any, eps_root: Any) -> list:
   """optax's ``mu_hat / (sqrt(nu_hat + eps_root) + eps)``, in each update's dtype."""
-  return _lmap(lambda g, m, v: (m / (jnp.sqrt(v + eps_root) + eps)).astype(
-      tree.result_dtype(g)),
+  return _lmap(lambda g, m, v: tree.cast(m / (jnp.sqrt(v + eps_root) + eps),
+                                         tree.result_dtype(g)),
                gs, mu_hat, nu_hat)
 
 
@@ -804,8 +804,8 @@ def scale_by_lion(
     treedef, gs, mus = _flatten_with_state(updates, state, ('mu',), fn)
     gcs = _upcast_all(gs)
     new_updates = _lmap(
-        lambda g, gc, m: direction((1.0 - b1) * gc + b1 * tree.upcast(m)).astype(
-            tree.result_dtype(g)),
+        lambda g, gc, m: tree.cast(direction((1.0 - b1) * gc + b1 * tree.upcast(m)),
+                                   tree.result_dtype(g)),
         gs, gcs, mus)
     mu = _update_moments(gcs, mus, b2)
     return treedef.unflatten(new_updates), ScaleByLionState(
