@@ -286,6 +286,12 @@ def test_none_updates_and_none_leaves_as_optax(name, make):
       assert_trees_close(outcome[0], outcome[1], rtol=2e-6)
 
 
+def test_add_decayed_weights_of_none_updates_is_none():
+  params = (jnp.ones(2), {'a': jnp.ones(2), 'b': jnp.ones(2)})
+  for m in (ox, optax):
+    assert m.add_decayed_weights(0.1, mask=None).update(None, 0, params)[0] is None
+
+
 class CallableModel(NamedTuple):
   """A pytree that is itself callable (like a model object): as a mask it is a tree of bools."""
   w: object

@@ -87,6 +87,8 @@ def add_decayed_weights(
       new_state = state
     if isinstance(weight_decay, (int, float)) and weight_decay == 0.0:
       return updates, new_state
+    if updates is None:  # no updates at all (optax maps None over the params to None)
+      return None, new_state
     validation.check_same_structure(updates, params, 'updates', 'params', fn)
     s = weight_decay(state.count) if scheduled else weight_decay
     new_updates = jax.tree.map(lambda g, p: decay_leaf(g, p, s), updates, params,
