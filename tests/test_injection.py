@@ -211,20 +211,30 @@ def numpy_adam_f32(grads, lr, b1, b2, eps):
   return outs
 
 
-def test_bf16_params_get_float32_hyperparams():
+def test_bf16_params_store_optaxs_dtype_but_compute_in_float32():
   p = jnp.zeros(4, jnp.bfloat16)
   tx = inj.inject_hyperparams(local_adam)(learning_rate=0.1, b2=0.999)
   s = tx.init(p)
+  # The state is optax's: the hyperparameters in the parameters' dtype (b2 rounds to 1.0) ...
+  theirs = optax.inject_hyperparams(local_adam)(learning_rate=0.1, b2=0.999).init(p)
+  assert_trees_close(s, theirs)
   for name, value in s.hyperparams.items():
-    assert value.dtype == jnp.float32, name
-  assert np.float32(s.hyperparams['b2']) == np.float32(0.999)
+    assert value.dtype == jnp.bfloat16, name
+  # ... but the math uses b2 = 0.999 (in float32), the value the entry started from.
   rng = np.random.RandomState(0)
   grads = [jnp.asarray(rng.normal(size=4), jnp.bfloat16) for _ in range(4)]
   want = numpy_adam_f32([np.asarray(g, np.float32) for g in grads], 0.1, 0.9, 0.999, 1e-8)
   for g, w in zip(grads, want):
     u, s = jax.jit(tx.update)(g, s, p)
-    assert u.dtype == jnp.bfloat16
+    assert u.dtype == jnp.bfloat16 and s.hyperparams['b2'].dtype == jnp.bfloat16
     np.testing.assert_allclose(np.asarray(u, np.float32), w, rtol=8e-3)  # bf16 output rounding
+  # A value set by hand is used as set (here in full precision, then as stored).
+  s.hyperparams['b2'] = 0.5
+  u, s_new = tx.update(grads[0], s, p)
+  assert s_new.hyperparams['b2'].dtype == jnp.bfloat16 and float(s_new.hyperparams['b2']) == 0.5
+  ref = inj.inject_hyperparams(local_adam)(learning_rate=0.1, b2=0.5)
+  u_ref, _ = ref.update(grads[0], s._replace(hyperparams=ref.init(p).hyperparams), p)
+  np.testing.assert_array_equal(np.asarray(u, np.float32), np.asarray(u_ref, np.float32))
   # optax casts to the parameters' dtype: b2 becomes exactly 1.0, and the same Adam breaks.
   theirs = optax.inject_hyperparams(local_adam)(learning_rate=0.1, b2=0.999)
   sb = theirs.init(p)
@@ -244,7 +254,7 @@ def test_bf16_with_library_scale_by_adam():
   p = jnp.zeros(3, jnp.bfloat16)
   tx = inj.inject_hyperparams(adam)(learning_rate=0.1, b2=0.999)
   s = tx.init(p)
-  assert s.hyperparams['b2'].dtype == jnp.float32
+  assert s.hyperparams['b2'].dtype == jnp.bfloat16  # stored as optax stores it
   g = jnp.asarray([0.5, -1.0, 2.0], jnp.bfloat16)
   for _ in range(3):
     u, s = tx.update(g, s, p)
@@ -257,12 +267,19 @@ def test_bf16_with_library_scale_by_adam():
 def test_hyperparam_dtype_override_and_integer_params():
   tx = inj.inject_hyperparams(optax.sgd, hyperparam_dtype=jnp.bfloat16)(learning_rate=0.1)
   assert tx.init(jnp.zeros(2)).hyperparams['learning_rate'].dtype == jnp.bfloat16
-  # Integer parameters: optax would cast the learning rate to int32 (0); ours stays float32.
-  s = inj.inject_hyperparams(optax.sgd)(learning_rate=0.1).init(jnp.zeros(2, jnp.int32))
-  assert s.hyperparams['learning_rate'].dtype == jnp.float32
-  assert float(s.hyperparams['learning_rate']) == pytest.approx(0.1)
-  sb = optax.inject_hyperparams(optax.sgd)(learning_rate=0.1).init(jnp.zeros(2, jnp.int32))
-  assert int(sb.hyperparams['learning_rate']) == 0
+  # Integer parameters: optax's state holds the learning rate as int32 (0), and so does ours,
+  # but optax's step then uses 0 while ours uses the learning rate it was given.
+  p = jnp.zeros(2, jnp.int32)
+  tx = inj.inject_hyperparams(optax.sgd)(learning_rate=0.1)
+  s = tx.init(p)
+  sb = optax.inject_hyperparams(optax.sgd)(learning_rate=0.1).init(p)
+  assert_trees_close(s, sb)
+  assert s.hyperparams['learning_rate'].dtype == jnp.int32
+  u, s = jax.jit(tx.update)(jnp.ones(2), s, p)
+  np.testing.assert_allclose(u, [-0.1, -0.1], rtol=1e-6)
+  assert s.hyperparams['learning_rate'].dtype == jnp.int32
+  np.testing.assert_array_equal(optax.inject_hyperparams(optax.sgd)(learning_rate=0.1).update(
+      jnp.ones(2), sb, p)[0], [0.0, 0.0])
 
 
 def test_strong_array_hyperparam_keeps_its_dtype():

@@ -148,6 +148,15 @@ def _default_hyperparam_dtype(tree_: Any) -> jnp.dtype:
   return dtype
 
 
+def _state_hyperparam_dtype(tree_: Any) -> jnp.dtype:
+  """optax's dtype for float hyperparameters in the state: the highest dtype of the leaves of
+  ``tree_`` (float32 for a tree without leaves)."""
+  dtypes = [jnp.result_type(leaf) for leaf in jax.tree.leaves(tree_)]
+  if not dtypes:
+    return jnp.dtype(jnp.float32)
+  return functools.reduce(jnp.promote_types, dtypes)
+
+
 def _check_static_args(static_args: Any, parameters) -> set:
   if isinstance(static_args, str):
     static_args = {static_args}
@@ -188,26 +197,27 @@ def inject_hyperparams(inner_factory: Callable[..., base.GradientTransformation]
   Changing a scheduled entry has no effect: the schedule overwrites it.
 
   ``state.hyperparams`` is a plain ``dict`` (as optax's), so the state serializes like optax's.
-  A Python number assigned to an entry is converted by the next ``update`` to the entry's dtype
-  (float32 by default, see below), and the new state holds it in that dtype again. A jitted step
-  sees a Python float as a weakly typed input and so compiles once more for it (as optax's
-  does); assigning a float32 scalar (``np.float32(0.01)`` or ``jnp.float32(0.01)``) keeps the
-  step's signature and never recompiles.
+  A Python number assigned to an entry is used by the next ``update`` and stored back in the
+  entry's dtype. A jitted step sees a Python float as a weakly typed input and so compiles once
+  more for it (as optax's does); assigning a scalar of the entry's dtype (e.g.
+  ``np.float32(0.01)``) keeps the step's signature and never recompiles.
 
-  Hyperparameter dtype (a deliberate difference from optax): float hyperparameters are
-  stored and passed to ``inner_factory`` as float32 whatever the parameter dtype (float64
-  when a parameter is float64, so float32/float64 results equal optax's), or as
-  ``hyperparam_dtype`` when given. optax casts them to the parameters' dtype, so with
-  bfloat16 parameters ``b2=0.999`` becomes exactly 1.0 and Adam's second moment never moves
-  (and integer parameters would truncate a learning rate to 0). A strongly typed JAX array
-  passed as a hyperparameter keeps its dtype, as in optax.
+  Hyperparameter dtype: the state is optax's. Float hyperparameters are stored in the highest
+  dtype of the parameters (``hyperparam_dtype`` when given); a strongly typed JAX array keeps
+  its own dtype. The values passed to ``inner_factory`` are computed in float32 (float64 when a
+  parameter is float64) whatever that storage dtype, a deliberate difference from optax: with
+  bfloat16 parameters optax runs Adam with ``b2=0.999`` rounded to exactly 1.0 (its second
+  moment never moves), and with integer parameters with a learning rate truncated to 0. Here an
+  entry still holding its initial value (rounded to the storage dtype) is used at full
+  precision; an entry set by hand is used as set. With float32 parameters both dtypes are
+  float32 and nothing differs from optax.
 
   Args:
     inner_factory: a function returning a ``GradientTransformation``.
     static_args: the name(s) of arguments to pass through as they are (e.g. a callable that is
       not a schedule).
-    hyperparam_dtype: the dtype of float hyperparameters; float32 (or float64, see above) by
-      default.
+    hyperparam_dtype: the dtype of float hyperparameters, in the state and in the math;
+      by default the parameters' (stored) and float32 or float64 (used), see above.
 
   Returns:
     A function with the signature of ``inner_factory`` returning a
@@ -256,7 +266,28 @@ def inject_hyperparams(inner_factory: Callable[..., base.GradientTransformation]
         other[name] = value
 
     def dtype_for(tree_):
+      """The dtype float hyperparameters are used in."""
       return hp_dtype if hp_dtype is not None else _default_hyperparam_dtype(tree_)
+
+    def storage_dtype_for(tree_):
+      """The dtype float hyperparameters are stored in (optax's)."""
+      return hp_dtype if hp_dtype is not None else _state_hyperparam_dtype(tree_)
+
+    def used_value(name, stored, given, dtype):
+      """The value of numeric entry ``name`` passed to ``inner_factory``, in ``dtype``.
+
+      ``stored`` is the entry as the state will hold it, ``given`` what the incoming state held.
+      An entry still holding its initial float value, rounded to a narrower storage dtype, is
+      used at full precision; any other value as it is.
+      """
+      initial = numeric[name]
+      if (hp_dtype is not None or not _is_float(initial) or stored.dtype == dtype
+          or (isinstance(initial, jax.Array) and not _is_weak(initial))):
+        return numeric_value(name, given, dtype)
+      if not (isinstance(given, jax.Array) and not _is_weak(given) and given.dtype == stored.dtype):
+        return jnp.asarray(given, dtype)  # set by hand (a Python number): used as given
+      unchanged = given == jnp.asarray(initial, stored.dtype)
+      return jnp.where(unchanged, jnp.asarray(initial, dtype), given.astype(dtype))
 
     def build(hparams):
       return base.with_extra_args_support(inner_factory(**other, **hparams))
@@ -279,35 +310,46 @@ def inject_hyperparams(inner_factory: Callable[..., base.GradientTransformation]
       return jnp.asarray(_convert_floats(value, dtype))
 
     def init_fn(params):
-      dtype = dtype_for(params)
-      hparams = {}
+      dtype, storage = dtype_for(params), storage_dtype_for(params)
+      hparams, used = {}, {}
       for name, value in numeric.items():
-        hparams[name] = jnp.asarray(_convert_floats(value, dtype))
+        hparams[name] = jnp.asarray(_convert_floats(value, storage))
+        used[name] = jnp.asarray(_convert_floats(value, dtype))
       sched_states = {name: sched.init() for name, sched in schedules.items()}
       for name, sched in schedules.items():
-        hparams[name] = jnp.asarray(_convert_floats(sched(sched_states[name]), dtype))
+        value = sched(sched_states[name])
+        hparams[name] = jnp.asarray(_convert_floats(value, storage))
+        used[name] = jnp.asarray(_convert_floats(value, dtype))
       return InjectStatefulHyperparamsState(
           count=jnp.zeros([], jnp.int32),
           hyperparams=hparams,
           hyperparams_states=sched_states,
-          inner_state=build(hparams).init(params))
+          inner_state=build(used).init(params))
 
     def update_fn(updates, state, params=None, **extra_args):
       validation.check_state(state, InjectStatefulHyperparamsState, 'inject_hyperparams')
       dtype = dtype_for(params if params is not None else updates)
-      hparams = {}
+      storage = storage_dtype_for(params)
+      hparams, used = {}, {}
       for name, value in state.hyperparams.items():
+        # The storage dtype of an entry stays as ``init`` made it (a jitted step keeps its
+        # signature); a Python number set by hand goes to the parameters' storage dtype.
+        entry_dtype = value.dtype if isinstance(value, jax.Array) and not _is_weak(value) else storage
         if name in numeric:
-          hparams[name] = numeric_value(name, value, dtype)
+          hparams[name] = numeric_value(name, value, entry_dtype)
+          used[name] = used_value(name, hparams[name], value, dtype)
         else:
-          hparams[name] = _convert_floats(value, dtype)
+          hparams[name] = used[name] = _convert_floats(value, entry_dtype)
       for name, sched in schedules.items():
         value = sched(state.hyperparams_states[name], **extra_args)
-        hparams[name] = jnp.asarray(_convert_floats(value, dtype))
+        old = state.hyperparams.get(name)
+        entry_dtype = old.dtype if isinstance(old, jax.Array) and not _is_weak(old) else storage
+        hparams[name] = jnp.asarray(_convert_floats(value, entry_dtype))
+        used[name] = jnp.asarray(_convert_floats(value, dtype))
       sched_states = {name: sched.update(state.hyperparams_states[name], **extra_args)
                       for name, sched in schedules.items()}
-      updates, inner_state = build(dict(hparams)).update(updates, state.inner_state, params,
-                                                         **extra_args)
+      updates, inner_state = build(used).update(updates, state.inner_state, params,
+                                                **extra_args)
       return updates, InjectStatefulHyperparamsState(
           count=tree.safe_increment(state.count),
           hyperparams=hparams,
