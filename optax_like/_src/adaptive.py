@@ -784,9 +784,12 @@ def scale_by_lion(
   _check_decay(b1, 'b1', fn, corrected=False)
   _check_decay(b2, 'b2', fn, corrected=False)
   validation.check_range(smooth_beta, 'smooth_beta', fn=fn)  # a number: no bool, no array
-  if mode not in _LION_MODES:
-    raise ValueError(f'{fn}: `mode` must be one of {list(_LION_MODES)}, got {mode!r}.')
   mu_dtype = _storage_dtype(mu_dtype, 'mu_dtype', fn)
+
+  def check_mode():
+    # Checked in ``update``, where optax raises (its tests build the transform first).
+    if mode not in _LION_MODES:
+      raise ValueError(f'{fn}: `mode` must be one of {list(_LION_MODES)}, got {mode!r}.')
 
   def direction(c):
     if mode == 'hard':
@@ -800,6 +803,7 @@ def scale_by_lion(
 
   def update_fn(updates, state, params=None):
     del params
+    check_mode()
     validation.check_state(state, ScaleByLionState, fn)
     treedef, gs, mus = _flatten_with_state(updates, state, ('mu',), fn)
     gcs = _upcast_all(gs)
