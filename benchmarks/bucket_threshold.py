@@ -1,4 +1,4 @@
-"""Where sharing a bucket pays: the fused path against the tree path over n equal leaves.
+"""Where sharing a bucket pays: ``optax_like.fused(tx)`` against the default tree path.
 
 Run from the repository root::
 
@@ -6,9 +6,9 @@ Run from the repository root::
   python -m benchmarks.bucket_threshold --rounds 30 --only adam
 
 For each (n leaves of `size` params, about 400k params in all) it times, side by side in one
-process with alternating rounds (``harness.run_rounds``): optax, our default (fused: every leaf
-of up to ``tree.SMALL_LEAF`` elements shares its dtype's bucket) and our tree path (the same
-optimizer with ``fused=False``). This is the measurement behind ``tree.SMALL_LEAF`` (see
+process with alternating rounds (``harness.run_rounds``): optax, ``optax_like.fused(tx)``
+(every leaf of up to ``tree.SMALL_LEAF`` elements shares its dtype's bucket) and our default
+tree path (the same ``tx`` unwrapped). This is the measurement behind ``tree.SMALL_LEAF`` (see
 ``docs/fused.md``). To see what a bucket costs above the threshold, pass
 ``--small-leaf 100000`` (every leaf bucketed).
 """
@@ -16,7 +16,6 @@ optimizer with ``fused=False``). This is the measurement behind ``tree.SMALL_LEA
 from __future__ import annotations
 
 import argparse
-import functools
 import statistics
 
 import optax
@@ -26,16 +25,6 @@ from benchmarks import harness, workloads
 from optax_like._src import tree as tree_lib
 
 SIZES = ((1000, 400), (200, 2000), (100, 4000), (50, 8000), (25, 16000), (10, 40000))
-
-
-class _TreePath:
-  """optax_like with the fused path switched off in every alias it builds."""
-
-  def __getattr__(self, name):
-    attr = getattr(optax_like, name)
-    if name in ('adam', 'sgd', 'rmsprop', 'lars'):
-      return functools.partial(attr, fused=False)
-    return attr
 
 
 def main(argv=None) -> None:
@@ -50,7 +39,9 @@ def main(argv=None) -> None:
   args = parser.parse_args(argv)
   if args.small_leaf is not None:
     tree_lib.SMALL_LEAF = args.small_leaf
-  libs = {'optax': optax, 'fused': optax_like, 'tree': _TreePath()}
+  # name -> (library, wrapper of the optimizer)
+  libs = {'optax': (optax, None), 'fused': (optax_like, optax_like.fused),
+          'tree': (optax_like, None)}
   makers = {'adam': workloads.adam, 'clip_adam': workloads.clip_adam}
   print(f'bucket threshold tree.SMALL_LEAF = {tree_lib.SMALL_LEAF}; median ms per step over '
         f'{args.rounds} alternating rounds of {args.steps} steps; tree/fused: median of '
@@ -66,7 +57,8 @@ def main(argv=None) -> None:
       w = workloads.Workload(f'{name}_{n}x{size}', '', make, ((size,),) * n, 7,
                              frozenset())
       params, grads = harness.make_data(w)
-      runners = {k: harness.JaxRunner(lib, w, params, grads) for k, lib in libs.items()}
+      runners = {k: harness.JaxRunner(lib, w, params, grads, wrap=wrap)
+                 for k, (lib, wrap) in libs.items()}
       times = harness.run_rounds(runners, args.rounds, args.steps)
       ms = {k: statistics.median(v) * 1e3 for k, v in times.items()}
       ratio = statistics.median(t / f for t, f in zip(times['tree'], times['fused']))

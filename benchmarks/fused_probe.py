@@ -4,8 +4,8 @@
   python -m benchmarks.fused_probe --n 4000000 --leaves 200 --rounds 5   # a quicker look
   python -m benchmarks.fused_probe --experiments      # the HLO experiments of docs/fused.md
 
-For each workload it compiles, in one process, optax's step, our default (fused) step, our
-tree-path step (``fused`` off) and ``update_and_apply``, every step jitted with
+For each workload it compiles, in one process, optax's step, our default (tree-path) step, our
+``fused(tx)`` step and ``update_and_apply`` of the fused optimizer, every step jitted with
 params and state donated, and prints per variant: compile seconds, number of fusions in the
 compiled HLO, large (array-valued) fusions, XLA's "bytes accessed" estimate, the median step time,
 the median over alternating rounds of ``optax time / variant time``, and the fraction of the
@@ -25,9 +25,8 @@ from benchmarks.workloads import Workload
 
 
 def _steps(lib, w: Workload):
-  """Step variants: optax's tree path; ours fused (the default), tree path, update_and_apply."""
+  """Step variants: optax's; ours on the default tree path, ``fused(tx)``, ``update_and_apply``."""
   import optax_like
-  from optax_like._src import base, fused
   opt = w.make_opt(lib)
 
   def step_of(tx):
@@ -38,15 +37,12 @@ def _steps(lib, w: Workload):
 
   if lib is not optax_like:
     return {'tree': (step_of(opt), opt)}
-
-  def init_on_tree_path(params):
-    with fused.default_off():
-      return opt.init(params)
-  tree_opt = base.GradientTransformationExtraArgs(init_on_tree_path, opt.update)
+  fused_opt = optax_like.fused(opt)
   return {
-      'fused': (step_of(opt), opt),
-      'tree': (step_of(tree_opt), tree_opt),
-      'update_and_apply': (lambda p, s, g: fused.update_and_apply(opt, g, s, p), opt),
+      'fused': (step_of(fused_opt), fused_opt),
+      'tree': (step_of(opt), opt),
+      'update_and_apply': (lambda p, s, g: optax_like.update_and_apply(fused_opt, g, s, p),
+                           fused_opt),
   }
 
 

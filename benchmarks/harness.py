@@ -104,18 +104,54 @@ def bandwidth_xla(n: int, reps: int) -> dict:
           'gb_per_s_best': 8 * n / min(times) / 1e9}
 
 
-def bandwidth_torch(torch, n: int, reps: int) -> dict:
-  """Times ``x.mul_(c)`` on a torch CPU tensor: 8 bytes per element per call."""
-  x = torch.ones(n, dtype=torch.float32)
+def torch_sync(torch, device: str) -> None:
+  if device.startswith('cuda'):
+    torch.cuda.synchronize()
+
+
+def bandwidth_torch(torch, n: int, reps: int, device: str = 'cpu') -> dict:
+  """Times ``x.mul_(c)`` on a torch tensor on ``device``: 8 bytes per element per call."""
+  x = torch.ones(n, dtype=torch.float32, device=device)
   x.mul_(1.0000001)
+  torch_sync(torch, device)
   times = []
   for _ in range(reps):
     t0 = time.perf_counter()
     x.mul_(1.0000001)
+    torch_sync(torch, device)
     times.append(time.perf_counter() - t0)
   del x
   return {'times_s': times, 'gb_per_s': _median_bandwidth(times, n) / 1e9,
           'gb_per_s_best': 8 * n / min(times) / 1e9}
+
+
+def kernel_probe(n_leaves: int = 300, reps: int = 10) -> dict:
+  """Per-kernel run and compile cost of a jitted step over many small leaves, on this backend.
+
+  ``p * a + g`` over ``n_leaves`` leaves of 32 float32 (one kernel each), params donated: the
+  step time per kernel (dominated by the launch) and the compile time per kernel. The budget
+  planner (``benchmarks.budget``) scales its estimates for many-leaf workloads with these.
+  """
+  params = [jnp.full((32,), 1.0 + i, jnp.float32) for i in range(n_leaves)]
+  grads = [jnp.full((32,), 0.1, jnp.float32) for _ in range(n_leaves)]
+  step = jax.jit(lambda ps, gs: [p * jnp.float32(0.9) + g for p, g in zip(ps, gs)],
+                 donate_argnums=0)
+  t0 = time.perf_counter()
+  compiled = step.lower(params, grads).compile()
+  compile_s = time.perf_counter() - t0
+  params = jax.block_until_ready(compiled(params, grads))
+  times = []
+  for _ in range(reps):
+    t0 = time.perf_counter()
+    params = jax.block_until_ready(compiled(params, grads))
+    times.append(time.perf_counter() - t0)
+  kernels = max(1, compiled.as_text().count(' fusion(')) if hasattr(compiled, 'as_text') \
+      else n_leaves
+  del params
+  return {'n_leaves': n_leaves, 'kernels': kernels, 'compile_s': compile_s,
+          'step_s': statistics.median(times),
+          'launch_s': statistics.median(times) / kernels,
+          'compile_s_per_kernel': compile_s / kernels}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -160,14 +196,20 @@ def hlo_stats(compiled) -> dict:
 # Runners: one per (workload, library); `steps(k)` runs k steps and returns seconds per step.
 
 class JaxRunner:
-  """A jitted, donated step of an optax-API library over one workload."""
+  """A jitted, donated step of an optax-API library over one workload.
 
-  def __init__(self, lib, w: Workload, params_np, grads_np):
+  ``wrap`` (e.g. ``optax_like.fused``) is applied to the workload's optimizer: the variant
+  "optax_like.fused(tx)" is ``JaxRunner(optax_like, w, ..., wrap=optax_like.fused)``.
+  """
+
+  def __init__(self, lib, w: Workload, params_np, grads_np,
+               wrap: Optional[Callable[[Any], Any]] = None):
     self.lib = lib
+    self.wrap = wrap
     self.workload = w
     self.params = as_tree(params_np)
     self.grads = as_tree(grads_np)
-    self.state = w.make_opt(lib).init(self.params)  # eager: only the step's compile is timed
+    self.state = self.make_opt().init(self.params)  # eager: only the step's compile is timed
     jax.block_until_ready(self.state)
     self.compile_s, self.compiled = self.compile()
     self.compile_samples = [self.compile_s]
@@ -178,7 +220,7 @@ class JaxRunner:
 
     The optimizer and the step are built afresh each time, so no JAX cache is hit.
     """
-    lib, opt = self.lib, self.workload.make_opt(self.lib)
+    lib, opt = self.lib, self.make_opt()
 
     def step(params, state, grads):
       updates, state = opt.update(grads, state, params)
@@ -188,6 +230,10 @@ class JaxRunner:
     lowered = jax.jit(step, donate_argnums=(0, 1)).lower(self.params, self.state, self.grads)
     compiled = lowered.compile()
     return time.perf_counter() - t0, compiled
+
+  def make_opt(self):
+    opt = self.workload.make_opt(self.lib)
+    return opt if self.wrap is None else self.wrap(opt)
 
   def compile_again(self) -> float:
     """One more compile-time sample; ``compile_s`` becomes the median of the samples."""
@@ -215,21 +261,24 @@ class JaxRunner:
 
 
 class TorchRunner:
-  """A torch optimizer over the same data (CPU tensors, gradients fixed)."""
+  """A torch optimizer over the same data (tensors on ``device``, gradients fixed)."""
 
-  def __init__(self, torch, w: Workload, params_np, grads_np):
+  def __init__(self, torch, w: Workload, params_np, grads_np, device: str = 'cpu'):
     self.torch = torch
-    self.params = [torch.nn.Parameter(torch.from_numpy(a.copy())) for a in params_np]
+    self.device = device
+    self.params = [torch.nn.Parameter(torch.from_numpy(a.copy()).to(device)) for a in params_np]
     for p, g in zip(self.params, grads_np):
-      p.grad = torch.from_numpy(g.copy())
+      p.grad = torch.from_numpy(g.copy()).to(device)
     self.opt = w.make_torch_opt(torch, self.params)
     self.compile_s = None
     self.hlo = None
 
   def steps(self, k: int) -> float:
+    torch_sync(self.torch, self.device)
     t0 = time.perf_counter()
     for _ in range(k):
       self.opt.step()
+    torch_sync(self.torch, self.device)
     return (time.perf_counter() - t0) / k
 
   def check_finite(self) -> bool:
