@@ -292,6 +292,16 @@ def test_add_decayed_weights_of_none_updates_is_none():
     assert m.add_decayed_weights(0.1, mask=None).update(None, 0, params)[0] is None
 
 
+def test_incremental_update_and_apply_updates_of_none():
+  x = jnp.array([1.0, 2.0, 3.0])
+  for m in (ox, optax):
+    assert m.incremental_update(None, x, 1) is None
+    assert m.apply_updates(None, x) is None
+  out = ox.incremental_update({'a': None, 'b': x}, {'a': x, 'b': 2 * x}, 0.5)
+  assert out['a'] is None
+  np.testing.assert_allclose(out['b'], 1.5 * x)
+
+
 class CallableModel(NamedTuple):
   """A pytree that is itself callable (like a model object): as a mask it is a tree of bools."""
   w: object

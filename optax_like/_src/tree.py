@@ -232,7 +232,8 @@ def apply_updates(params: Any, updates: Any) -> Any:
 
 
 def incremental_update(new_tensors: Any, old_tensors: Any, step_size: chex.Numeric) -> Any:
-  """Polyak averaging: ``step_size * new + (1 - step_size) * old`` for every leaf.
+  """Polyak averaging: ``step_size * new + (1 - step_size) * old`` for every leaf (a None leaf of
+  ``new_tensors`` stays None, as in optax).
 
   Example:
     >>> import jax.numpy as jnp, optax_like as ox
@@ -241,8 +242,9 @@ def incremental_update(new_tensors: Any, old_tensors: Any, step_size: chex.Numer
   """
   validation.check_same_structure(new_tensors, old_tensors, 'new_tensors', 'old_tensors',
                                   'incremental_update')
-  return jax.tree.map(lambda new, old: step_size * new + (1.0 - step_size) * old,
-                      new_tensors, old_tensors)
+  return jax.tree.map(
+      lambda new, old: None if new is None else step_size * new + (1.0 - step_size) * old,
+      new_tensors, old_tensors, is_leaf=is_none)
 
 
 def path_names(tree: Any, separator: str = '/') -> Any:
