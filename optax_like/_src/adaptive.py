@@ -269,7 +269,7 @@ def scale_by_rss(
     return (treedef.unflatten(new_updates),
             ScaleByRssState(sum_of_squares=treedef.unflatten(new_sums)))
 
-  return base.GradientTransformation(init_fn, update_fn)
+  return base.grouping_free(base.GradientTransformation(init_fn, update_fn))
 
 
 # ----------------------------------------------------------------------------
@@ -362,7 +362,7 @@ def scale_by_rms(
       return treedef.unflatten(new_updates), ScaleByRmsWithCountState(count=count_inc, nu=new_nu)
     return treedef.unflatten(new_updates), ScaleByRmsState(nu=new_nu)
 
-  return base.GradientTransformation(init_fn, update_fn)
+  return base.grouping_free(base.GradientTransformation(init_fn, update_fn))
 
 
 def scale_by_stddev(
@@ -448,7 +448,7 @@ def scale_by_stddev(
       return new_updates, ScaleByRStdDevWithCountState(count=count_inc, mu=new_mu, nu=new_nu)
     return new_updates, ScaleByRStdDevState(mu=new_mu, nu=new_nu)
 
-  return base.GradientTransformation(init_fn, update_fn)
+  return base.grouping_free(base.GradientTransformation(init_fn, update_fn))
 
 
 # ----------------------------------------------------------------------------
@@ -623,7 +623,7 @@ def scale_by_adam(
         count=count_inc, mu=treedef.unflatten(_store(mu, mus)),
         nu=treedef.unflatten(_store(nu, nus)))
 
-  return base.GradientTransformation(init_fn, update_fn)
+  return base.grouping_free(base.GradientTransformation(init_fn, update_fn))
 
 
 def scale_by_amsgrad(
@@ -733,7 +733,7 @@ def scale_by_amsgrad(
         nu=treedef.unflatten(_store(nu, nus)),
         nu_max=treedef.unflatten(_store(nu_max, nu_maxes)))
 
-  return base.GradientTransformation(init_fn, update_fn)
+  return base.grouping_free(base.GradientTransformation(init_fn, update_fn))
 
 
 # ----------------------------------------------------------------------------
@@ -815,4 +815,4 @@ def scale_by_lion(
     return treedef.unflatten(new_updates), ScaleByLionState(
         count=tree.safe_increment(state.count), mu=treedef.unflatten(_store(mu, mus)))
 
-  return base.GradientTransformation(init_fn, update_fn)
+  return base.grouping_free(base.GradientTransformation(init_fn, update_fn))
