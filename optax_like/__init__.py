@@ -53,6 +53,7 @@ from optax_like._src.base import with_extra_args_support
 from optax_like._src.clipping import ClipByGlobalNormState
 from optax_like._src.clipping import ClipByNormState
 from optax_like._src.clipping import ClipState
+from optax_like._src.clipping import GlobalNormReport
 from optax_like._src.clipping import clip
 from optax_like._src.clipping import clip_by_block_rms
 from optax_like._src.clipping import clip_by_global_norm
@@ -74,7 +75,6 @@ from optax_like._src.fused import fused
 from optax_like._src.fused import to_fused_state
 from optax_like._src.fused import to_optax_state
 from optax_like._src.fused import update_and_apply
-from optax_like._src.injection import HyperparamsDict
 from optax_like._src.injection import InjectHyperparamsState
 from optax_like._src.injection import InjectStatefulHyperparamsState
 from optax_like._src.injection import StatefulSchedule
@@ -119,6 +119,7 @@ from optax_like._src.tree import apply_updates
 from optax_like._src.tree import global_norm
 from optax_like._src.tree import incremental_update
 from optax_like._src.trust_ratio import ScaleByTrustRatioState
+from optax_like._src.trust_ratio import TrustRatioReport
 from optax_like._src.trust_ratio import scale_by_trust_ratio
 from optax_like._src.weight_decay import AddDecayedWeightsState
 from optax_like._src.weight_decay import WeightDecaySchedule
@@ -141,8 +142,8 @@ __all__ = [
     'EmaState',
     'EmptyState',
     'GradientTransformation',
+    'GlobalNormReport',
     'GradientTransformationExtraArgs',
-    'HyperparamsDict',
     'InjectHyperparamsState',
     'InjectStatefulHyperparamsState',
     'MaskedNode',
@@ -169,6 +170,7 @@ __all__ = [
     'ShouldSkipUpdateFunction',
     'StatefulSchedule',
     'TraceState',
+    'TrustRatioReport',
     'TransformInitFn',
     'TransformUpdateFn',
     'Updates',

@@ -293,7 +293,7 @@ def test_strong_array_hyperparam_keeps_its_dtype():
 
 
 # ---------------------------------------------------------------------------------------------
-# stateful schedules, the deprecated alias, HyperparamsDict
+# stateful schedules, the deprecated alias
 
 
 class HalveOnBadLoss:
@@ -344,7 +344,6 @@ def test_hyperparams_is_a_plain_dict_that_serializes():
   s = inj.inject_hyperparams(optax.sgd)(learning_rate=0.1, momentum=0.9).init(jnp.zeros(2))
   h = s.hyperparams
   assert type(h) is dict and sorted(h) == ['learning_rate', 'momentum']
-  assert inj.HyperparamsDict is dict  # the old name, kept for imports
   mapped = jax.tree.map(lambda x: x * 2, h)
   assert type(mapped) is dict
   np.testing.assert_allclose(mapped['momentum'], 1.8, rtol=1e-6)

@@ -5,8 +5,6 @@ optax's plain chain, whose state is optax's. ``fused(alias(...))`` runs it bucke
 records how it is built (``fused.recipe``), masks included.
 """
 
-from __future__ import annotations
-
 from typing import Any, Optional
 
 import chex
@@ -180,6 +178,8 @@ def lars(learning_rate: ScalarOrSchedule, weight_decay: ScalarOrSchedule = 0.0,
     >>> u.tolist()   # zero params: trust ratio falls back to 1
     [-0.10000000149011612, -0.10000000149011612]
   """
+  validation.check_range(momentum, 'momentum', low=0.0, fn='lars')
+
   def make(decay_mask, ratio_mask):
     return base.chain(
         add_decayed_weights(weight_decay, mask=decay_mask),

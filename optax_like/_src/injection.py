@@ -109,11 +109,6 @@ def _is_weak(x: Any) -> bool:
   return bool(getattr(x, 'weak_type', False))
 
 
-# Kept so that ``from optax_like import HyperparamsDict`` still works: ``hyperparams`` is a plain
-# dict (as optax's), which every serializer (flax msgpack, orbax, pickle) handles.
-HyperparamsDict = dict
-
-
 def _is_float(x: Any) -> bool:
   """Whether a number is a float (Python, NumPy or JAX), not an integer."""
   current = x.dtype if hasattr(x, 'dtype') else type(x)
