@@ -11,6 +11,7 @@ from benchmarks.workloads import LEAVES_SWEEP, PARAMS_SWEEP, TABLE
 
 OURS = 'optax_like'              # the default path: optax's state, a tree of leaves
 FUSED = 'optax_like_fused'       # optax_like.fused(tx): the opt-in bucketed wrapper
+OPTAX_AGAIN = 'optax_again'      # --aa: optax a second time; optax/optax_again is the noise floor
 OPTAX = 'optax'
 TORCH = 'torch_fused'
 
@@ -51,8 +52,13 @@ def _lib(libs: dict, name: str, key: str) -> Optional[float]:
   return libs[name].get(key) if name in libs else None
 
 
+def _has_aa(results: dict) -> bool:
+  return any('aa_ratio' in r for r in results['workloads'])
+
+
 def step_rows(results: dict, tag: Optional[str] = None) -> list[list[str]]:
   rows = []
+  aa = _has_aa(results)
   for r in results['workloads']:
     if tag is not None and tag not in r['tags']:
       continue
@@ -60,7 +66,8 @@ def step_rows(results: dict, tag: Optional[str] = None) -> list[list[str]]:
     rows.append([r['name'], _ms(libs[OPTAX]['step_ms']), _ms(libs[OURS]['step_ms']),
                  _x(r['ratio']), _ms(_lib(libs, FUSED, 'step_ms')), _x(r.get('fused_ratio')),
                  _ms(r['limit_ms']), _pct(r['fraction_of_limit']),
-                 _pct(r.get('fused_fraction_of_limit')), _ms(_lib(libs, TORCH, 'step_ms'))])
+                 _pct(r.get('fused_fraction_of_limit')), _ms(_lib(libs, TORCH, 'step_ms'))]
+                + ([_x(r.get('aa_ratio'))] if aa else []))
   return rows
 
 
@@ -113,10 +120,14 @@ def format_tables(results: dict) -> str:
              'ours = default path, fused = optax_like.fused(tx); frac = bandwidth-limit time / '
              'step time')
   out.append('(limit = DRAM bandwidth; frac > 100% means the working set fits in cache)')
+  headers = STEP_HEADERS + (['A/A (optax/optax)'] if _has_aa(results) else [])
+  if _has_aa(results):
+    out.append('A/A = the same optax step timed as a second variant: the spread of a ratio that '
+               'should be 1.00x on this machine')
   table = step_rows(results, TABLE)
   sweep = [r for r in step_rows(results) if r[0] not in {t[0] for t in table}]
-  rows = table + ([['(sweep points)'] + [''] * (len(STEP_HEADERS) - 1)] + sweep if sweep else [])
-  out.append(_render(STEP_HEADERS, rows, right=set(range(1, len(STEP_HEADERS)))))
+  rows = table + ([['(sweep points)'] + [''] * (len(headers) - 1)] + sweep if sweep else [])
+  out.append(_render(headers, rows, right=set(range(1, len(headers)))))
   out.append('')
   crow = []
   for r in results['workloads']:

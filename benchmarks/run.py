@@ -48,6 +48,7 @@ from benchmarks import harness, report
 from benchmarks.workloads import FULL, QUICK, SuiteConfig, Workload, build_workloads
 
 OPTAX, OURS, FUSED, TORCH = report.OPTAX, report.OURS, report.FUSED, report.TORCH
+OPTAX_AGAIN = report.OPTAX_AGAIN
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 INSTALL_HINT = "pip install -e '.[bench]'"
 
@@ -100,16 +101,19 @@ def torch_device(torch) -> str:
   return 'cpu'
 
 
-def jax_variants() -> dict[str, tuple[Any, Any]]:
+def jax_variants(aa: bool = False) -> dict[str, tuple[Any, Any]]:
   """name -> (module with optax's API, wrapper of the workload's optimizer or None).
 
   The fused column appears when this optax_like has ``fused`` (the opt-in bucketed wrapper).
+  ``aa``: optax once more, as its own variant (an A/A comparison: the noise floor of a ratio).
   """
   import optax  # noqa: PLC0415
   import optax_like  # noqa: PLC0415
   variants = {OPTAX: (optax, None), OURS: (optax_like, None)}
   if hasattr(optax_like, 'fused'):
     variants[FUSED] = (optax_like, optax_like.fused)
+  if aa:
+    variants[OPTAX_AGAIN] = (optax, None)
   return variants
 
 
@@ -211,7 +215,7 @@ def measure_workload(w: Workload, cfg: SuiteConfig, rounds: int, variants: dict,
       try:
         runners[name] = harness.JaxRunner(lib, w, params_np, grads_np, wrap=wrap)
       except (ValueError, TypeError, NotImplementedError) as e:
-        if name in (OPTAX, OURS):
+        if name in (OPTAX, OURS, OPTAX_AGAIN):
           raise
         unsupported[name] = f'{type(e).__name__}: {e}'[:300]
       progress.advance()
@@ -278,7 +282,7 @@ def measure_workload(w: Workload, cfg: SuiteConfig, rounds: int, variants: dict,
       # XLA's own count of bytes read + written, in float32 passes over all parameters.
       runner.hlo['passes'] = runner.hlo['bytes_accessed'] / (4 * w.n_params)
     runner.close()
-  for name, key in ((OURS, ''), (FUSED, 'fused_')):
+  for name, key in ((OURS, ''), (FUSED, 'fused_'), (OPTAX_AGAIN, 'aa_')):
     if name not in times:
       continue
     ratios = [a / b for a, b in zip(times[OPTAX], times[name])]
@@ -420,6 +424,7 @@ def run_suite(cfg: SuiteConfig = FULL, *, rounds: Optional[int] = None,
       'device': device,
       'machine': machine, 'versions': versions(torch),
       'variants': {name: ('optax' if name == OPTAX else
+                          'optax again (A/A noise floor)' if name == OPTAX_AGAIN else
                           'optax_like, default path (optax state)' if name == OURS else
                           f'optax_like.{getattr(wrap, "__name__", wrap)}(tx)')
                    for name, (_, wrap) in variants.items()},
@@ -489,6 +494,8 @@ def main(argv=None) -> dict:
                            'run, a temp dir for --quick/--only/--max-leaves/--budget)')
   parser.add_argument('--prefix', default='benchmarks',
                       help='file name prefix: PREFIX.json, PREFIX_*.png (default benchmarks)')
+  parser.add_argument('--aa', action='store_true',
+                      help='time optax twice (A/A): its ratio is the noise floor of the others')
   parser.add_argument('--no-plots', action='store_true')
   parser.add_argument('--no-torch', action='store_true',
                       help="don't time PyTorch even if installed")
@@ -509,7 +516,7 @@ def main(argv=None) -> dict:
       torch.set_num_threads(args.torch_threads)
   results = run_suite(cfg, rounds=args.rounds, only=args.only, max_leaves=args.max_leaves,
                       use_torch=not args.no_torch, show_progress=not args.no_progress,
-                      budget_s=args.budget, start=start)
+                      budget_s=args.budget, start=start, variants=jax_variants(aa=args.aa))
   print(report.format_tables(results))
   out_dir, _ = _default_out_dir(args)
   json_path = os.path.join(out_dir, f'{args.prefix}.json')

@@ -138,10 +138,12 @@ def test_plots(results, tmp_path, capsys):
 
 def test_cli_only_writes_out_dir(tmp_path, capsys):
   res = run.main(['--quick', '--only', '^sgd', '--rounds', '1', '--out-dir', str(tmp_path),
-                  '--no-torch', '--no-progress', '--no-plots'])
+                  '--no-torch', '--no-progress', '--no-plots', '--aa'])
   assert [r['name'] for r in res['workloads']] == ['sgd_momentum_20k']
   out = capsys.readouterr().out
   assert 'sgd_momentum_20k' in out and 'ratio' in out
+  # --aa: optax timed twice, its ratio reported as the noise floor.
+  assert 'A/A (optax/optax)' in out and res['workloads'][0]['aa_ratio'] > 0
   assert json.loads((tmp_path / 'benchmarks.json').read_text())['workloads'][0]['rounds'] == 1
 
 
