@@ -53,10 +53,9 @@ them in its process environment.
 
 Usage (from the repository root, with the venv active)::
 
-    python tools/optax_oracle.py                      # everything, OPTAX_LIKE_FUSED=0
+    python tools/optax_oracle.py                      # everything
     python tools/optax_oracle.py --only transforms/   # files whose path matches
     python tools/optax_oracle.py --only alias -k adam # and pytest -k
-    python tools/optax_oracle.py --fused unset        # leave OPTAX_LIKE_FUSED alone
     python tools/optax_oracle.py --reference          # plain optax, no redirection
     python tools/optax_oracle.py --interop            # also run optax-only subjects
 
@@ -626,8 +625,6 @@ def _child_env(args, testdir, results, mode, rel):
   env[ENV_SKIP_THEIRS] = '0' if args.interop or mode != 'ours' else '1'
   env.setdefault('JAX_PLATFORMS', 'cpu')
   env['PYTHONDONTWRITEBYTECODE'] = '1'
-  if args.fused != 'unset':
-    env['OPTAX_LIKE_FUSED'] = args.fused
   return env
 
 
@@ -713,9 +710,6 @@ def main(argv=None):
                       help='test files run in parallel (default 1)')
   parser.add_argument('--timeout', type=int, default=1800,
                       help='seconds per test file before it is stopped (default 1800)')
-  parser.add_argument('--fused', default='0',
-                      help='value of OPTAX_LIKE_FUSED for the run (default 0); "unset" '
-                           'leaves the environment as it is')
   parser.add_argument('--reference', action='store_true',
                       help='run against plain optax (no redirection): checks the '
                            'environment; every test is then "not_ours"')
@@ -806,8 +800,8 @@ def main(argv=None):
       print(f'  {rel:45s} {len([r for r in records if "id" in r]):5d} tests  '
             f'{seconds:6.1f}s{"  " + note if note else ""}', file=sys.stderr, flush=True)
 
-    print(f'optax_oracle: {len(files)} test files, {args.jobs} at a time, mode={mode}, '
-          f'OPTAX_LIKE_FUSED={args.fused}', file=sys.stderr, flush=True)
+    print(f'optax_oracle: {len(files)} test files, {args.jobs} at a time, mode={mode}',
+          file=sys.stderr, flush=True)
     if args.jobs > 1:
       from concurrent.futures import ThreadPoolExecutor
       with ThreadPoolExecutor(args.jobs) as pool:
@@ -899,7 +893,7 @@ def main(argv=None):
             'argv': sys.argv[1:] if argv is None else list(argv),
             'optax': _version('optax'), 'jax': _version('jax'),
             'optax_like_commit': commit, 'optax_like_dirty': dirty,
-            'OPTAX_LIKE_FUSED': args.fused, 'mode': 'reference' if args.reference else 'ours',
+            'mode': 'reference' if args.reference else 'ours',
             'seconds': round(elapsed, 1), 'jobs': args.jobs,
             'categories': {
                 'shared': 'uses optax_like objects; subject is a name we share',
@@ -961,7 +955,7 @@ def _print_report(file_rows, totals, tests, elapsed, args):
   print(f'interop: {i["passed"]} of {ran_i} pass, {i["failed"]} fail; '
         f'{i["baseline_fails"]} also fail on plain optax (not counted)')
   print(f'not ours: {totals["not_ours"]} tests use no optax_like object')
-  print(f'time: {elapsed:.0f}s with --jobs {args.jobs}, OPTAX_LIKE_FUSED={args.fused}')
+  print(f'time: {elapsed:.0f}s with --jobs {args.jobs}')
 
   width = args.max_message
   for cat in ('shared', 'interop'):
