@@ -340,14 +340,17 @@ def test_mask_values_are_part_of_the_layout():
     other.update(p, one.init(p), p)
 
 
-def test_abstract_init():
-  p = {'a': jnp.ones((2, 3)), 'b': jnp.ones(4, jnp.bfloat16)}
-  tx = ox.fused(ox.adam(1e-3))
-  abstract = jax.eval_shape(tx.init, p)
+@pytest.mark.parametrize('name', ['adam', 'lars', 'clip_adamw_mask'])
+def test_abstract_init(name):
+  """init under jax.eval_shape and on ShapeDtypeStruct params: the concrete state's form."""
+  p = {'a': jnp.ones((2, 3)), 'b': jnp.ones(4, jnp.bfloat16), 'c': jnp.ones(5000)}
+  tx = ox.fused(BY_NAME[name]())
   concrete = tx.init(p)
-  assert jax.tree.structure(abstract) == jax.tree.structure(concrete)
-  assert [(x.shape, x.dtype) for x in jax.tree.leaves(abstract)] == [
-      (x.shape, x.dtype) for x in jax.tree.leaves(concrete)]
+  specs = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), p)
+  for abstract in (jax.eval_shape(tx.init, p), tx.init(specs)):
+    assert jax.tree.structure(abstract) == jax.tree.structure(concrete)
+    assert [(x.shape, x.dtype) for x in jax.tree.leaves(abstract)] == [
+        (x.shape, x.dtype) for x in jax.tree.leaves(concrete)]
 
 
 @pytest.mark.parametrize('name', ['sgd', 'adam', 'clip_adam', 'lars'])
