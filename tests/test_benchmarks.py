@@ -300,3 +300,11 @@ def test_fused_variant_is_a_wrapper_of_the_same_optimizer():
   assert sorted(runner.state) == ['inner_state', 'leaf_index']  # the fused state
   assert runner.steps(2) > 0 and runner.check_finite()
   runner.close()
+
+
+def test_eager_step_smoke(capsys):
+  """The eager A/B runs end to end on tiny sizes (no timing assertions)."""
+  from benchmarks import eager_step
+  eager_step.main(['--leaves', '3', '--rounds', '1', '--only', 'clip_adam'])
+  out = capsys.readouterr().out
+  assert 'clip_adam' in out and 'wall ratio' in out
