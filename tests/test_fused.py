@@ -387,3 +387,17 @@ def test_fused_on_8_host_devices():
   lines = proc.stdout.strip().splitlines()
   assert lines and all(line.endswith(' ok') for line in lines), proc.stdout
   assert len(lines) == 5, proc.stdout
+
+
+def test_reports_run_fused_and_convert_per_leaf():
+  """report=True states: the pre-clip norm and one trust ratio per leaf, in both layouts."""
+  p = {'a': jnp.full((3, 3), 2.0), 'b': jnp.arange(4.0), 'z': jnp.zeros(2)}
+  plain = ox.chain(ox.clip_by_global_norm(1.0, report=True),
+                   ox.scale_by_trust_ratio(report=True), ox.sgd(0.1))
+  fast, s_fast = run_both(lambda: plain, p, steps=2)
+  s_plain = ox.to_optax_state(fast, s_fast, p)
+  assert type(s_plain[0]).__name__ == 'GlobalNormReport'
+  ratios = s_plain[1].trust_ratio
+  assert float(ratios['z']) == 1.0 and set(ratios) == {'a', 'b', 'z'}
+  back = ox.to_fused_state(fast, s_plain, p)
+  assert_trees_close(back, s_fast, exact=True)
