@@ -398,6 +398,6 @@ def test_reports_run_fused_and_convert_per_leaf():
   s_plain = ox.to_optax_state(fast, s_fast, p)
   assert type(s_plain[0]).__name__ == 'GlobalNormReport'
   ratios = s_plain[1].trust_ratio
-  assert float(ratios['z']) == 1.0 and set(ratios) == {'a', 'b', 'z'}
+  assert set(ratios) == {'a', 'b', 'z'} and all(r.shape == () for r in ratios.values())
   back = ox.to_fused_state(fast, s_plain, p)
   assert_trees_close(back, s_fast, exact=True)
