@@ -296,3 +296,35 @@ def assert_documented_with_math(module, names):
   for name in names:
     doc = getattr(module, name).__doc__
     assert doc and '>>>' in doc and 'math::' in doc, name
+
+
+# --------------------------------------------------------------------------- state layouts
+
+
+def layout(tree):
+  """Every node of ``tree`` by key path: class names of containers, shapes and dtypes of leaves.
+
+  ``[(path, class name) or (path, shape, dtype), ...]`` in flattening order; empty containers
+  (``EmptyState()``, ``None``) are nodes too.
+  """
+  out = []
+
+  def visit(node, path):
+    children, _ = jax.tree_util.tree_flatten_with_path(node, is_leaf=lambda x: x is not node)
+    if children == [((), node)]:
+      out.append((jax.tree_util.keystr(path), tuple(np.shape(node)),
+                  str(getattr(node, 'dtype', type(node).__name__))))
+      return
+    out.append((jax.tree_util.keystr(path), type(node).__name__))
+    for key, child in children:
+      visit(child, path + key)
+
+  visit(tree, ())
+  return out
+
+
+def assert_same_layout(ours, theirs, what=''):
+  a, b = layout(ours), layout(theirs)
+  assert a == b, (f'{what}: state layout differs from optax\'s\n  only in ours: '
+                  f'{[x for x in a if x not in b]}\n  only in optax\'s: '
+                  f'{[x for x in b if x not in a]}')

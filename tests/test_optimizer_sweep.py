@@ -36,7 +36,8 @@ import orbax.checkpoint as ocp
 import pytest
 
 import optax_like as ox
-from differential import ErrorLog, assert_trees_close, leaves_by_path, lockstep, random_like
+from differential import (ErrorLog, assert_same_layout, assert_trees_close, layout, leaves_by_path,
+                          lockstep, random_like)
 
 ERRORS = ErrorLog('sweep')   # the worst deviation from optax per optimizer, for the summary
 
@@ -182,38 +183,6 @@ def run(tx, params, grads, state=None, apply_updates=optax.apply_updates):
     params = apply_updates(params, u)
     updates.append(u)
   return params, state, updates
-
-
-# --------------------------------------------------------------------------- tree layouts
-
-
-def layout(tree):
-  """Every node of ``tree`` by key path: class names of containers, shapes and dtypes of leaves.
-
-  ``[(path, class name) or (path, shape, dtype), ...]`` in flattening order; empty containers
-  (``EmptyState()``, ``None``) are nodes too.
-  """
-  out = []
-
-  def visit(node, path):
-    children, _ = jax.tree_util.tree_flatten_with_path(node, is_leaf=lambda x: x is not node)
-    if children == [((), node)]:
-      out.append((jax.tree_util.keystr(path), tuple(np.shape(node)),
-                  str(getattr(node, 'dtype', type(node).__name__))))
-      return
-    out.append((jax.tree_util.keystr(path), type(node).__name__))
-    for key, child in children:
-      visit(child, path + key)
-
-  visit(tree, ())
-  return out
-
-
-def assert_same_layout(ours, theirs, what=''):
-  a, b = layout(ours), layout(theirs)
-  assert a == b, (f'{what}: state layout differs from optax\'s\n  only in ours: '
-                  f'{[x for x in a if x not in b]}\n  only in optax\'s: '
-                  f'{[x for x in b if x not in a]}')
 
 
 def assert_bitwise_equal(a, b, what=''):
