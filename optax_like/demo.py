@@ -75,9 +75,13 @@ class Result(NamedTuple):
 
 
 def progress(done: int, total: int, label: str, width: int = 30) -> None:
+  """A progress bar redrawn in place on a terminal; piped, one final line per optimizer."""
+  interactive = sys.stderr.isatty()
+  if not interactive and done != total:
+    return
   filled = int(width * done / total)
   bar = '#' * filled + '-' * (width - filled)
-  sys.stderr.write(f'\r{label:<14} [{bar}] {done:>5}/{total}')
+  sys.stderr.write(f'{chr(13) if interactive else ""}{label:<14} [{bar}] {done:>5}/{total}')
   if done == total:
     sys.stderr.write('\n')
   sys.stderr.flush()
