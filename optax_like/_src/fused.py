@@ -43,7 +43,8 @@ LEAF_INDEX = 'leaf_index'
 # aliases ``adamw``, ``lars``, ...), keyed by their update function: ``fused`` rebuilds them with
 # each such mask turned into one bool per bucket.
 _RECIPES: 'weakref.WeakKeyDictionary' = weakref.WeakKeyDictionary()
-# The (make, masks) plan of every ``fused`` transformation, keyed by its update function.
+# The masks of every ``fused`` transformation (what its layout depends on besides the params),
+# keyed by its update function; also how ``fused`` and the conversions recognise one.
 _FUSED: 'weakref.WeakKeyDictionary' = weakref.WeakKeyDictionary()
 
 
@@ -338,7 +339,7 @@ def fused(tx: base.GradientTransformation) -> base.GradientTransformationExtraAr
             {INNER_STATE: inner_state, LEAF_INDEX: state[LEAF_INDEX]})
 
   result = base.GradientTransformationExtraArgs(init_fn, update_fn)
-  _FUSED[update_fn] = (make, masks, flat_inner)
+  _FUSED[update_fn] = masks
   return result
 
 
@@ -356,7 +357,7 @@ def _check_state(state: Any, fn: str) -> None:
 # --------------------------------------------------------------------------- conversions
 
 
-def _fused_plan(tx: Any, fn: str) -> tuple:
+def _fused_masks(tx: Any, fn: str) -> tuple:
   found = _lookup(_FUSED, getattr(tx, 'update', None))
   if found is None:
     raise TypeError(f'{fn}: `tx` must be a transformation returned by fused(...), got '
@@ -393,7 +394,7 @@ def to_optax_state(tx: base.GradientTransformation, state: Any, params: Any) -> 
     [[1.0]]
   """
   fn = 'to_optax_state'
-  _, masks, _ = _fused_plan(tx, fn)
+  masks = _fused_masks(tx, fn)
   _check_state(state, fn)
   layout, leaves, treedef = _layout_of(masks, params)
   if next(iter(state[LEAF_INDEX])) != layout.key:
@@ -443,16 +444,19 @@ def to_fused_state(tx: base.GradientTransformation, state: Any, params: Any) -> 
     [0.10000000149011612, 0.10000000149011612, 0.10000000149011612]
   """
   fn = 'to_fused_state'
-  _, masks, _ = _fused_plan(tx, fn)
+  masks = _fused_masks(tx, fn)
   layout, _, _ = _layout_of(masks, params)
   lengths = _bucket_lengths(layout)
 
   def is_node(x):
     return _shaped_as(x, lengths) or isinstance(x, segments.PerLeaf)
 
+  def templates(p):
+    state = tx.init(p)
+    return state[INNER_STATE], to_optax_state(tx, state, p)
+
   # The fused state's shapes, and the unfused layout: what ``state`` must look like.
-  template = jax.eval_shape(tx.init, params)[INNER_STATE]
-  unfused_template = jax.eval_shape(lambda p: to_optax_state(tx, tx.init(p), p), params)
+  template, unfused_template = jax.eval_shape(templates, params)
   got = jax.tree_util.tree_flatten_with_path(state)[0]
   want = jax.tree_util.tree_flatten_with_path(unfused_template)[0]
   got_paths = [jax.tree_util.keystr(p) for p, _ in got]
