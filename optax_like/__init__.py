@@ -36,11 +36,14 @@ from optax_like._src.alias import sgd
 from optax_like._src.base import EmptyState
 from optax_like._src.base import GradientTransformation
 from optax_like._src.base import GradientTransformationExtraArgs
+from optax_like._src.base import MaskOrFn
 from optax_like._src.base import OptState
 from optax_like._src.base import Params
 from optax_like._src.base import ScalarOrSchedule
+from optax_like._src.base import ScaleState
 from optax_like._src.base import Schedule
 from optax_like._src.base import TransformInitFn
+from optax_like._src.base import TransformUpdateExtraArgsFn
 from optax_like._src.base import TransformUpdateFn
 from optax_like._src.base import Updates
 from optax_like._src.base import chain

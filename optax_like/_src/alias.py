@@ -14,7 +14,7 @@ from optax_like._src import (accumulation, adaptive, base, fused as fused_lib, m
 from optax_like._src.weight_decay import add_decayed_weights
 
 ScalarOrSchedule = base.ScalarOrSchedule
-MaskOrFn = Any
+MaskOrFn = base.MaskOrFn
 
 
 def _lr(learning_rate: ScalarOrSchedule, fn: str) -> base.GradientTransformation:

@@ -38,6 +38,18 @@ class TransformUpdateFn(Protocol):
     ...
 
 
+class TransformUpdateExtraArgsFn(Protocol):
+  """An update function that also takes keyword-only extra arguments (``value=loss``, ...).
+
+  Implementations accept any extra keyword and ignore those they do not use; a transformation
+  that needs one names it as a keyword-only parameter, so a call without it fails clearly.
+  """
+
+  def __call__(self, updates: Updates, state: OptState, params: Optional[Params] = None,
+               **extra_args: Any) -> tuple[Updates, OptState]:
+    ...
+
+
 class GradientTransformation(NamedTuple):
   """A pure optimizer component: ``init(params) -> state`` and
   ``update(updates, state, params=None) -> (updates, state)``.
@@ -60,6 +72,14 @@ class GradientTransformationExtraArgs(GradientTransformation):
 
 class EmptyState(NamedTuple):
   """State of a stateless transformation."""
+
+
+# The state of ``scale``: it has none (optax's name for it).
+ScaleState = EmptyState
+
+# A mask: a pytree of bools (or of anything, for wrappers that take a pytree prefix), or a
+# function of the params returning one.
+MaskOrFn = Optional[Union[Any, Callable[[Params], Any]]]
 
 
 def init_empty_state(params: Params) -> EmptyState:
