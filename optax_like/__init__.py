@@ -146,6 +146,11 @@ from optax_like._src.zero import zero1_spec
 # [tree-second-order-perturbations-assignment]
 # [end tree-second-order-perturbations-assignment]
 
+# optax's public submodules, reached as attributes (``optax_like.contrib.muon``).
+from optax_like import contrib
+from optax_like import schedules
+from optax_like import transforms
+
 import types as _types
 
 __version__ = '0.1.0'
