@@ -60,6 +60,7 @@ ratio).
 from __future__ import annotations
 
 import collections
+import functools
 import inspect
 import numbers
 import re
@@ -456,16 +457,17 @@ def _apply_program(cfg: _StepConfig) -> Callable:
 
 
 def _loss_program(cfg: Optional[_StepConfig], jaxpr, mask: Tuple[bool, ...],
-                  has_grad_loss: bool, jit: bool) -> Callable:
-  """``loss, grads`` (and, with ``cfg``, the whole optimizer step) from a traced loss."""
+                  jit: bool) -> Callable:
+  """``loss, grads`` (and, with ``cfg``, the whole optimizer step) from a traced gradient.
+
+  ``jaxpr`` is the program ``_trace_value_and_grads`` traced: ``(values..., [grad_loss]) ->
+  (loss, grad of every value...)``, derivative rules already applied, so evaluating it never
+  calls back into Python (a cached program depends on nothing but its fingerprint).
+  """
 
   def value_and_grads(consts, values, grad_loss):
-    def fn(vals):
-      return jax.core.eval_jaxpr(jaxpr, consts, *vals)[0]
-    out, vjp = jax.vjp(fn, list(values))
-    ct = jnp.ones_like(out) if not has_grad_loss else jnp.broadcast_to(
-        jnp.asarray(grad_loss, out.dtype), out.shape)
-    (grads,) = vjp(ct)
+    args = list(values) + ([] if grad_loss is None else [grad_loss])
+    out, *grads = jax.core.eval_jaxpr(jaxpr, consts, *args)
     return out, [g for g, m in zip(grads, mask) if m]
 
   if cfg is None:
@@ -485,6 +487,9 @@ def _loss_program(cfg: Optional[_StepConfig], jaxpr, mask: Tuple[bool, ...],
 
 
 def _cached_program(key: Any, build: Callable[[], Callable]) -> Callable:
+  """The program cached under ``key``; with ``key`` None (identity unknown), a new one."""
+  if key is None:
+    return build()
   program = _PROGRAMS.get(key)
   if program is None:
     program = build()
@@ -496,13 +501,31 @@ def _cached_program(key: Any, build: Callable[[], Callable]) -> Callable:
   return program
 
 
+class _Opaque(Exception):
+  """A jaxpr holds a Python callable: the computation it stands for cannot be identified."""
+
+
+# Parameters of custom-derivative equations that hold the derivative rules (Python callables).
+# A traced gradient has already applied them, and a cached program only evaluates it, never
+# differentiates it again: the rules never run, so they are not part of its identity.
+_RULE_PARAMS = {
+    'custom_jvp_call': frozenset({'jvp_jaxpr_fun', 'jvp_jaxpr_thunk', 'jvp'}),
+    'custom_vjp_call': frozenset({'fwd_jaxpr_thunk', 'bwd', 'out_trees', 'fwd'}),
+    'custom_vjp_call_jaxpr': frozenset({'fwd_jaxpr_thunk', 'bwd', 'out_trees'}),
+}
+
+
 def _freeze_array(x: Any) -> Tuple[Any, ...]:
   a = np.asarray(x)
   return ('array', a.shape, a.dtype.str, a.tobytes())
 
 
 def _freeze_param(x: Any) -> Any:
-  """A hashable, value-based rendering of an equation parameter (for program fingerprints)."""
+  """A hashable, value-based rendering of an equation parameter (for program fingerprints).
+
+  Raises ``_Opaque`` for a Python function (a ``pure_callback``'s callback, ...): two traces
+  may hold different functions under the same name, so such a program is never cached.
+  """
   from jax.extend import core as jex_core  # pylint: disable=g-import-not-at-top
   if x is None or isinstance(x, (bool, int, float, complex, str)):
     return x
@@ -516,16 +539,14 @@ def _freeze_param(x: Any) -> Any:
     return ('dict',) + tuple(sorted((str(k), _freeze_param(v)) for k, v in x.items()))
   if isinstance(x, (np.ndarray, np.generic, jax.Array)):
     return _freeze_array(x)
-  if callable(x) or hasattr(x, 'f'):
-    # Functions carried by custom_jvp/custom_vjp equations are re-created on every trace; as
-    # the pretty-printer does, identify them by name (their jaxprs are compared above).
-    fn = getattr(x, 'f', x)
-    return ('fn', getattr(fn, '__qualname__', getattr(fn, '__name__', type(fn).__name__)))
+  if isinstance(x, (types.FunctionType, types.MethodType, types.BuiltinFunctionType,
+                    functools.partial)) or hasattr(x, 'call_wrapped'):
+    raise _Opaque(getattr(x, '__qualname__', type(x).__name__))
   try:
-    hash(x)
-    return x
+    hash(x)   # meshes, shardings, dtypes, enums: compared by value
+    return (type(x), x)
   except TypeError:
-    return ('repr', repr(x))
+    raise _Opaque(type(x).__name__) from None
 
 
 def _jaxpr_fingerprint(jaxpr) -> Tuple[Any, ...]:
@@ -533,6 +554,7 @@ def _jaxpr_fingerprint(jaxpr) -> Tuple[Any, ...]:
 
   Variables are numbered in order of appearance, literals and parameters are compared by
   value (nested jaxprs recursively, with their constants). Much cheaper than ``str(jaxpr)``.
+  Raises ``_Opaque`` where a parameter is a Python function that matters to the result.
   """
   from jax.extend.core import Literal  # pylint: disable=g-import-not-at-top
   ids: Dict[Any, int] = {}
@@ -548,11 +570,20 @@ def _jaxpr_fingerprint(jaxpr) -> Tuple[Any, ...]:
   parts = [tuple((atom(v), v.aval) for v in jaxpr.constvars),
            tuple((atom(v), v.aval) for v in jaxpr.invars)]
   for eqn in jaxpr.eqns:
-    params = tuple(sorted((k, _freeze_param(v)) for k, v in eqn.params.items()))
+    skip = _RULE_PARAMS.get(eqn.primitive.name, frozenset())
+    params = tuple(sorted((k, _freeze_param(v)) for k, v in eqn.params.items() if k not in skip))
     parts.append((eqn.primitive.name, tuple(atom(v) for v in eqn.invars), params,
                   tuple((atom(v), v.aval) for v in eqn.outvars), tuple(eqn.effects)))
   parts.append(tuple(atom(v) for v in jaxpr.outvars))
   return tuple(parts)
+
+
+def _fingerprint_or_none(jaxpr) -> Optional[Tuple[Any, ...]]:
+  """``_jaxpr_fingerprint``, or None when the program cannot be identified (do not cache)."""
+  try:
+    return _jaxpr_fingerprint(jaxpr)
+  except _Opaque:
+    return None
 
 
 def _check_unique(variables: Sequence[Variable]) -> None:
@@ -1263,14 +1294,37 @@ class Optimizer:
           'compute gradients with jax.grad and call `apply_gradients`.')
 
   @staticmethod
-  def _trace_loss(loss: Callable, var_list: List[Variable]):
-    def fn(values):
-      with _Bound(var_list, values):
-        out = loss()
-      out = out._value if isinstance(out, Variable) else out  # pylint: disable=protected-access
-      return jnp.asarray(out)
+  def _trace_value_and_grads(loss: Callable, var_list: List[Variable], grad_loss: Any):
+    """``(closed jaxpr, dependence mask)`` of ``loss`` and its gradients, or ``(None, mask)``.
+
+    The jaxpr maps ``(values..., [grad_loss])`` to ``(loss, gradient of each value...)``. Custom
+    derivative rules (``custom_jvp``/``custom_vjp``) are applied while tracing, so the program
+    is identified by its fingerprint alone. The mask says which variables the loss depends on
+    (the others get ``None``). An integer or boolean loss has no gradient (as in TF): the jaxpr
+    is None and the mask all False.
+    """
+    differentiable = []
+
+    def fn(values, ct):
+      def primal(vals):
+        with _Bound(var_list, vals):
+          out = loss()
+        out = out._value if isinstance(out, Variable) else out  # pylint: disable=protected-access
+        return jnp.asarray(out)
+      out, vjp = jax.vjp(primal, list(values))
+      if not jnp.issubdtype(out.dtype, jnp.inexact):
+        return (out,)
+      differentiable.append(True)
+      ct = jnp.ones_like(out) if ct is None else jnp.broadcast_to(
+          jnp.asarray(ct, out.dtype), out.shape)
+      (grads,) = vjp(ct)
+      return (out, *grads)
+
     values = [v._value for v in var_list]  # pylint: disable=protected-access
-    return jax.make_jaxpr(fn)(values)
+    closed = jax.make_jaxpr(fn)(values, None if grad_loss is None else jnp.asarray(grad_loss))
+    if not differentiable:
+      return None, (False,) * len(var_list)
+    return closed, _dependence_mask(closed.jaxpr, len(var_list))
 
   def _compute_gradients(self, loss: Callable, var_list: Any, grad_loss: Any = None,
                          tape: Any = None) -> List[Tuple[Optional[jax.Array], Variable]]:
@@ -1278,12 +1332,13 @@ class Optimizer:
     del tape
     self._check_loss(loss)
     var_list = self._resolve_var_list(loss, var_list)
-    closed = self._trace_loss(loss, var_list)
-    mask = _dependence_mask(closed.jaxpr, len(var_list))
-    key = ('grads', _jaxpr_fingerprint(closed.jaxpr), mask, grad_loss is not None,
-           self.jit_compile)
-    program = _cached_program(key, lambda: _loss_program(
-        None, closed.jaxpr, mask, grad_loss is not None, self.jit_compile))
+    closed, mask = self._trace_value_and_grads(loss, var_list, grad_loss)
+    if closed is None:
+      return [(None, v) for v in var_list]
+    fingerprint = _fingerprint_or_none(closed.jaxpr)
+    key = None if fingerprint is None else ('grads', fingerprint, mask, self.jit_compile)
+    program = _cached_program(key, lambda: _loss_program(None, closed.jaxpr, mask,
+                                                         self.jit_compile))
     _, grads = program(list(closed.consts), [v._value for v in var_list],  # pylint: disable=protected-access
                        None if grad_loss is None else jnp.asarray(grad_loss))
     grads = iter(grads)
@@ -1304,8 +1359,7 @@ class Optimizer:
     del name, tape
     self._check_loss(loss)
     var_list = self._resolve_var_list(loss, var_list)
-    closed = self._trace_loss(loss, var_list)
-    mask = _dependence_mask(closed.jaxpr, len(var_list))
+    closed, mask = self._trace_value_and_grads(loss, var_list, grad_loss)
     pairs = self._filter_empty_gradients(
         [(True if m else None, v) for v, m in zip(var_list, mask)])
     if not pairs:
@@ -1314,10 +1368,10 @@ class Optimizer:
     self._check_dtypes(variables)
     self._create_all_weights(variables)
     key, cfg = self._step_config(variables, True)
-    has_grad_loss = grad_loss is not None
+    fingerprint = _fingerprint_or_none(closed.jaxpr)
     program = _cached_program(
-        ('minimize', _jaxpr_fingerprint(closed.jaxpr), mask, has_grad_loss, key),
-        lambda: _loss_program(cfg, closed.jaxpr, mask, has_grad_loss, cfg.jit))
+        None if fingerprint is None else ('minimize', fingerprint, mask, key),
+        lambda: _loss_program(cfg, closed.jaxpr, mask, cfg.jit))
     names = cfg.slot_names
     _, new_values, new_slots, new_it = program(
         list(closed.consts), [v._value for v in var_list],  # pylint: disable=protected-access

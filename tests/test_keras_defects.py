@@ -1,0 +1,118 @@
+"""Regression tests for defects of ``optax_like.keras`` (issue 12), one test per defect."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from optax_like import keras as K
+
+
+@jax.custom_vjp
+def clip_gradient(lo, hi, x):
+  """The JAX documentation's example: identity forward, clipped cotangent backward."""
+  return x
+
+
+def _clip_fwd(lo, hi, x):
+  return x, (lo, hi)
+
+
+def _clip_bwd(res, g):
+  lo, hi = res
+  return (None, None, jnp.clip(g, lo, hi))
+
+
+clip_gradient.defvjp(_clip_fwd, _clip_bwd)
+
+
+def _scaled_sin(c):
+  """``sin`` whose custom derivative is ``c * t``: two such rules differ only in a constant."""
+  @jax.custom_jvp
+  def f(x):
+    return jnp.sin(x)
+
+  @f.defjvp
+  def f_jvp(primals, tangents):
+    (x,), (t,) = primals, tangents
+    return f(x), c * t
+  return f
+
+
+@pytest.mark.parametrize('as_array', [False, True])
+def test_custom_vjp_bounds_are_not_taken_from_an_earlier_program(as_array):
+  wrap = jnp.float32 if as_array else float
+  opt = K.SGD(learning_rate=1.0)
+  a, b = K.Variable(np.float32(1.0)), K.Variable(np.float32(1.0))
+  opt.minimize(lambda: 5.0 * clip_gradient(wrap(-1.0), wrap(1.0), a.value()), [a])
+  opt.minimize(lambda: 5.0 * clip_gradient(wrap(-0.1), wrap(0.1), b.value()), [b])
+  assert float(a.numpy()) == pytest.approx(1.0 - 1.0)   # cotangent 5, clipped to 1
+  assert float(b.numpy()) == pytest.approx(1.0 - 0.1)   # clipped to 0.1
+
+
+def test_custom_vjp_rule_closing_over_a_value_is_not_reused():
+  def clipped(bound):
+    @jax.custom_vjp
+    def f(x):
+      return x
+    f.defvjp(lambda x: (x, None), lambda _, g: (jnp.clip(g, -bound, bound),))
+    return f
+  opt = K.SGD(learning_rate=1.0)
+  a, b = K.Variable(np.float32(0.0)), K.Variable(np.float32(0.0))
+  opt.minimize(lambda: 5.0 * clipped(1.0)(a.value()), [a])
+  opt.minimize(lambda: 5.0 * clipped(0.1)(b.value()), [b])
+  assert (float(a.numpy()), float(b.numpy())) == pytest.approx((-1.0, -0.1))
+
+
+def test_custom_jvp_rules_differing_in_a_closed_over_constant():
+  opt = K.SGD(learning_rate=1.0)
+  v = K.Variable(np.float32(0.5))
+  (g1,) = opt.get_gradients(lambda: _scaled_sin(1.0)(v.value()), [v])
+  (g100,) = opt.get_gradients(lambda: _scaled_sin(100.0)(v.value()), [v])
+  (g_array,) = opt.get_gradients(lambda: _scaled_sin(np.float32(7.0))(v.value()), [v])
+  assert (float(g1), float(g100), float(g_array)) == (1.0, 100.0, 7.0)
+
+
+def test_programs_are_still_reused_for_library_rules():
+  # relu and gelu have custom derivative rules too: a repeated loss must not recompile.
+  opt = K.SGD(learning_rate=0.1)
+  w = K.Variable(np.linspace(-1, 1, 4).astype(np.float32))
+  loss = lambda: jnp.sum(jax.nn.relu(w.value()) + jax.nn.gelu(w.value()))
+  opt.minimize(loss, [w])
+  before = K.optimizers._STATS['traces']  # pylint: disable=protected-access
+  for _ in range(3):
+    opt.minimize(loss, [w])
+  assert K.optimizers._STATS['traces'] == before  # pylint: disable=protected-access
+
+
+def test_a_python_callback_is_never_cached_across_functions():
+  opt = K.SGD(learning_rate=1.0)
+  v = K.Variable(np.float32(2.0))
+
+  def with_callback(scale):
+    def loss():
+      host = jax.pure_callback(lambda x: np.float32(scale) * x,
+                               jax.ShapeDtypeStruct((), jnp.float32),
+                               jax.lax.stop_gradient(v.value()))
+      return v.value() * jax.lax.stop_gradient(host)
+    return loss
+  (g1,) = opt.get_gradients(with_callback(1.0), [v])
+  (g3,) = opt.get_gradients(with_callback(3.0), [v])
+  assert (float(g1), float(g3)) == (2.0, 6.0)
+
+
+@pytest.mark.parametrize('dtype', [jnp.int32, jnp.bool_])
+def test_an_integer_or_boolean_loss_has_no_gradients(dtype):
+  opt = K.Adam(learning_rate=0.1)
+  v = K.Variable(np.ones(3, np.float32))
+  opt.minimize(lambda: jnp.sum(v.value() ** 2), [v])   # builds the moments
+  before = [np.array(w) for w in opt.get_weights()], v.numpy().copy()
+  with pytest.raises(ValueError, match='No gradients provided for any variable'):
+    opt.minimize(lambda: jnp.sum(v.value()).astype(dtype), [v])
+  # The rejected call changed nothing: iterations, moments, the variable.
+  for old, new in zip(before[0], opt.get_weights()):
+    np.testing.assert_array_equal(old, new)
+  np.testing.assert_array_equal(before[1], v.numpy())
+  assert opt.compute_gradients(lambda: jnp.sum(v.value()).astype(dtype), [v]) == [(None, v)]
+  with pytest.raises(ValueError, match='has `None` for gradient'):
+    opt.get_gradients(lambda: jnp.sum(v.value()).astype(dtype), [v])
