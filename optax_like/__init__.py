@@ -134,12 +134,88 @@ from optax_like._src.zero import zero1_spec
 # Names added for issue 10 / 11, one block per module family. Each block is edited only by the
 # work on that family; every import is one line, and __all__ below is derived from them.
 # [optimizers-adaptive]
+from optax_like._src.alias_adaptive import adabelief
+from optax_like._src.alias_adaptive import adadelta
+from optax_like._src.alias_adaptive import adamax
+from optax_like._src.alias_adaptive import adamaxw
+from optax_like._src.alias_adaptive import adan
+from optax_like._src.alias_adaptive import nadamw
+from optax_like._src.alias_adaptive import novograd
+from optax_like._src.alias_adaptive import radam
+from optax_like._src.alias_adaptive import yogi
+from optax_like._src.adaptive_variants import ScaleByAdaDeltaState
+from optax_like._src.adaptive_variants import ScaleByAdanState
+from optax_like._src.adaptive_variants import ScaleByBeliefState
+from optax_like._src.adaptive_variants import ScaleByNovogradState
+from optax_like._src.adaptive_variants import scale_by_adadelta
+from optax_like._src.adaptive_variants import scale_by_adamax
+from optax_like._src.adaptive_variants import scale_by_adan
+from optax_like._src.adaptive_variants import scale_by_belief
+from optax_like._src.adaptive_variants import scale_by_novograd
+from optax_like._src.adaptive_variants import scale_by_radam
+from optax_like._src.adaptive_variants import scale_by_yogi
+from optax_like._src.numerics import bias_correction
+from optax_like._src.numerics import safe_increment
+from optax_like._src.numerics import safe_int32_increment
+from optax_like._src.numerics import safe_norm
+from optax_like._src.numerics import safe_root_mean_squares
+from optax_like._src.numerics import update_infinity_moment
+from optax_like._src.numerics import update_moment
+from optax_like._src.numerics import update_moment_per_elem_norm
 # [end optimizers-adaptive]
 # [optimizers-other]
+from optax_like._src.alias_other import adafactor
+from optax_like._src.alias_other import fromage
+from optax_like._src.alias_other import noisy_sgd
+from optax_like._src.alias_other import optimistic_adam
+from optax_like._src.alias_other import optimistic_adam_v2
+from optax_like._src.alias_other import optimistic_gradient_descent
+from optax_like._src.alias_other import polyak_sgd
+from optax_like._src.alias_other import rprop
+from optax_like._src.alias_other import sign_sgd
+from optax_like._src.alias_other import signum
+from optax_like._src.alias_other import sm3
+from optax_like._src.backward import scale_gradient
+from optax_like._src.factorized import FactoredState
+from optax_like._src.factorized import scale_by_factored_rms
+from optax_like._src.noise import AddNoiseState
+from optax_like._src.noise import add_noise
+from optax_like._src.normalization import centralize
+from optax_like._src.normalization import normalize_by_update_norm
+from optax_like._src.optimistic import scale_by_optimistic_gradient
+from optax_like._src.param_scaling import scale_by_param_block_norm
+from optax_like._src.param_scaling import scale_by_param_block_rms
+from optax_like._src.parameter_free import scale_by_distance_over_gradients
+from optax_like._src.parameter_free import scale_by_polyak
+from optax_like._src.sign import ScaleByRpropState
+from optax_like._src.sign import scale_by_rprop
+from optax_like._src.sign import scale_by_sign
+from optax_like._src.sm3 import ScaleBySM3State
+from optax_like._src.sm3 import scale_by_sm3
 # [end optimizers-other]
 # [lbfgs-linesearch-linalg]
 # [end lbfgs-linesearch-linalg]
 # [wrappers-schedules-microbatching]
+from optax_like._src.freezing import freeze
+from optax_like._src.freezing import selective_transform
+from optax_like._src.lookahead import LookaheadParams
+from optax_like._src.lookahead import LookaheadState
+from optax_like._src.lookahead import lookahead
+from optax_like._src.microbatching import microbatch
+from optax_like._src.monitoring import MonitorState
+from optax_like._src.monitoring import SnapshotState
+from optax_like._src.monitoring import measure_with_ema
+from optax_like._src.monitoring import monitor
+from optax_like._src.monitoring import snapshot
+from optax_like._src.per_example_clipping import per_example_global_norm_clip
+from optax_like._src.per_example_clipping import per_example_layer_norm_clip
+from optax_like._src.periodic import ApplyEvery
+from optax_like._src.periodic import apply_every
+from optax_like._src.periodic import periodic_update
+from optax_like._src.tree_map_transform import stateless_with_tree_map
+from optax_like._src.unitwise_clipping import AdaptiveGradClipState
+from optax_like._src.unitwise_clipping import adaptive_grad_clip
+from optax_like import microbatching  # optax.microbatching, reached as an attribute
 # [end wrappers-schedules-microbatching]
 # [losses-projections]
 # [end losses-projections]
