@@ -218,6 +218,27 @@ from optax_like._src.unitwise_clipping import adaptive_grad_clip
 from optax_like import microbatching  # optax.microbatching, reached as an attribute
 # [end wrappers-schedules-microbatching]
 # [losses-projections]
+from optax_like import losses
+from optax_like import projections
+from optax_like._src.losses.classification import hinge_loss
+from optax_like._src.losses.classification import safe_softmax_cross_entropy
+from optax_like._src.losses.classification import sigmoid_binary_cross_entropy
+from optax_like._src.losses.classification import sigmoid_focal_loss
+from optax_like._src.losses.classification import softmax_cross_entropy
+from optax_like._src.losses.classification import softmax_cross_entropy_with_integer_labels
+from optax_like._src.losses.ctc import ctc_loss
+from optax_like._src.losses.ctc import ctc_loss_with_forward_probs
+from optax_like._src.losses.divergences import convex_kl_divergence
+from optax_like._src.losses.divergences import generalized_kl_divergence
+from optax_like._src.losses.divergences import kl_divergence
+from optax_like._src.losses.regression import cosine_distance
+from optax_like._src.losses.regression import cosine_similarity
+from optax_like._src.losses.regression import huber_loss
+from optax_like._src.losses.regression import l2_loss
+from optax_like._src.losses.regression import log_cosh
+from optax_like._src.losses.regression import squared_error
+from optax_like._src.losses.self_supervised import ntxent
+from optax_like._src.losses.smoothing import smooth_labels
 # [end losses-projections]
 # [tree-second-order-perturbations-assignment]
 # [end tree-second-order-perturbations-assignment]

@@ -44,6 +44,11 @@ ARGUMENTS = {
     'param_labels': lambda lib: LABELS,
     'f': lambda lib: (lambda updates, params: updates),
     'inner_factory': lambda lib: lib.adam,
+    'clipping': lambda lib: 0.5,                       # adaptive_grad_clip
+    'measure': lambda lib: lib.global_norm,            # measure_with_ema, snapshot
+    'measure_name': lambda lib: 'norm',                # snapshot
+    'optimizer': lambda lib: lib.adam(0.1),            # selective_transform
+    'freeze_mask': lambda lib: MASK,                   # selective_transform
 }
 # Variadic builders: their positional arguments.
 VARARGS = {
@@ -60,7 +65,16 @@ FACTORY_ARGUMENTS = {
 WRAPPER_CLASSES = {
     'MultiSteps': lambda lib: lib.MultiSteps(lib.adam(0.1), every_k_schedule=2)
                               .gradient_transformation(),
+    # lookahead optimizes LookaheadParams(fast, slow): here both start as PARAMS.
+    'lookahead': lambda lib: _on_synced_params(
+        lib, lib.lookahead(lib.sgd(0.1, momentum=0.9), sync_period=2, slow_step_size=0.5)),
 }
+
+
+def _on_synced_params(lib, tx):
+  synced = lib.LookaheadParams.init_synced
+  return lib.GradientTransformation(lambda p: tx.init(synced(p)),
+                                    lambda u, s, p=None: tx.update(u, s, synced(p)))
 
 
 def _builds_a_transformation(fn) -> bool:
@@ -107,7 +121,7 @@ def test_the_enumeration_finds_transforms_wrappers_and_optimizers():
   assert expected <= set(BUILDERS), expected - set(BUILDERS)
 
 
-@pytest.mark.parametrize('name', BUILDERS + sorted(WRAPPER_CLASSES))
+@pytest.mark.parametrize('name', sorted(set(BUILDERS) | set(WRAPPER_CLASSES)))
 def test_state_layout_is_optaxs(name):
   ours, theirs = build(ox, name), build(optax, name)
   expected = theirs.init(PARAMS)
