@@ -194,6 +194,20 @@ from optax_like._src.sm3 import ScaleBySM3State
 from optax_like._src.sm3 import scale_by_sm3
 # [end optimizers-other]
 # [lbfgs-linesearch-linalg]
+from optax_like._src.distributions import MultiNormalDiagFromLogScale
+from optax_like._src.distributions import multi_normal
+from optax_like._src.lbfgs import ScaleByLBFGSState
+from optax_like._src.lbfgs import lbfgs
+from optax_like._src.lbfgs import scale_by_lbfgs
+from optax_like._src.linear_algebra import matrix_inverse_pth_root
+from optax_like._src.linear_algebra import nnls
+from optax_like._src.linear_algebra import power_iteration
+from optax_like._src.linesearch import ScaleByBacktrackingLinesearchState
+from optax_like._src.linesearch import ScaleByZoomLinesearchState
+from optax_like._src.linesearch import ZoomLinesearchInfo
+from optax_like._src.linesearch import scale_by_backtracking_linesearch
+from optax_like._src.linesearch import scale_by_zoom_linesearch
+from optax_like._src.linesearch import value_and_grad_from_state
 # [end lbfgs-linesearch-linalg]
 # [wrappers-schedules-microbatching]
 from optax_like._src.freezing import freeze
@@ -241,6 +255,12 @@ from optax_like._src.losses.self_supervised import ntxent
 from optax_like._src.losses.smoothing import smooth_labels
 # [end losses-projections]
 # [tree-second-order-perturbations-assignment]
+from optax_like import assignment
+from optax_like import perturbations
+from optax_like import second_order
+from optax_like import tree
+from optax_like import tree_utils
+from optax_like._src.state_utils import tree_map_params
 # [end tree-second-order-perturbations-assignment]
 
 # optax's public submodules, reached as attributes (``optax_like.contrib.muon``).
