@@ -49,7 +49,29 @@ ARGUMENTS = {
     'measure_name': lambda lib: 'norm',                # snapshot
     'optimizer': lambda lib: lib.adam(0.1),            # selective_transform
     'freeze_mask': lambda lib: MASK,                   # selective_transform
+    'eta': lambda lib: 0.01,                           # add_noise
+    'gamma': lambda lib: 0.55,                         # add_noise
+    'max_backtracking_steps': lambda lib: 5,           # scale_by_backtracking_linesearch
+    'max_linesearch_steps': lambda lib: 5,             # scale_by_zoom_linesearch
 }
+# Keyword arguments of ``update`` that a transformation requires, by name.
+UPDATE_KWARGS = {
+    'polyak_sgd': dict(value=jnp.asarray(1.0)),        # Polyak's step reads the loss
+    'scale_by_polyak': dict(value=jnp.asarray(1.0)),
+}
+# Line searches (and lbfgs, which ends with one) read the objective: its value and gradient at
+# the params and the objective itself, as a ``Partial`` so that it passes through ``jax.jit``.
+_LINESEARCH_KWARGS = dict(
+    value=jnp.asarray(1.0),
+    grad=jax.tree.map(lambda p: (p * 0.5 + 0.25).astype(p.dtype), PARAMS),
+    value_fn=jax.tree_util.Partial(
+        lambda p: sum(jnp.sum(jnp.square(x.astype(jnp.float32))) for x in jax.tree.leaves(p))))
+UPDATE_KWARGS.update({name: _LINESEARCH_KWARGS for name in (
+    'lbfgs', 'scale_by_backtracking_linesearch', 'scale_by_zoom_linesearch')})
+# Transformations that optax cannot update on a scalar (rank-0) leaf (SM3 keeps one
+# accumulator per axis; optax raises IndexError): compared on PARAMS without that leaf.
+NO_SCALAR_LEAVES = {'sm3', 'scale_by_sm3'}
+PARAMS_WITHOUT_SCALARS = {'dense': PARAMS['dense'], 'blocks': PARAMS['blocks'][:1]}
 # Variadic builders: their positional arguments.
 VARARGS = {
     'chain': lambda lib: (lib.clip_by_global_norm(1.0), lib.adam(0.1)),
@@ -124,12 +146,14 @@ def test_the_enumeration_finds_transforms_wrappers_and_optimizers():
 @pytest.mark.parametrize('name', sorted(set(BUILDERS) | set(WRAPPER_CLASSES)))
 def test_state_layout_is_optaxs(name):
   ours, theirs = build(ox, name), build(optax, name)
-  expected = theirs.init(PARAMS)
-  assert_same_layout(ours.init(PARAMS), expected, f'{name} init')
-  assert_same_layout(jax.eval_shape(ours.init, PARAMS), expected, f'{name} traced init')
-  grads = jax.tree.map(lambda p: (p * 0.5 + 0.25).astype(p.dtype), PARAMS)
-  _, stepped = jax.jit(ours.update)(grads, ours.init(PARAMS), PARAMS)
-  _, expected_stepped = jax.jit(theirs.update)(grads, expected, PARAMS)
+  params = PARAMS_WITHOUT_SCALARS if name in NO_SCALAR_LEAVES else PARAMS
+  expected = theirs.init(params)
+  assert_same_layout(ours.init(params), expected, f'{name} init')
+  assert_same_layout(jax.eval_shape(ours.init, params), expected, f'{name} traced init')
+  grads = jax.tree.map(lambda p: (p * 0.5 + 0.25).astype(p.dtype), params)
+  kwargs = UPDATE_KWARGS.get(name, {})
+  _, stepped = jax.jit(ours.update)(grads, ours.init(params), params, **kwargs)
+  _, expected_stepped = jax.jit(theirs.update)(grads, expected, params, **kwargs)
   if name in KEEPS_INIT_DTYPES:
     expected_stepped = expected
   assert_same_layout(stepped, expected_stepped, f'{name} after update')
