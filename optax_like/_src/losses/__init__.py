@@ -1,0 +1,1 @@
+"""Loss functions, one module per family; ``optax_like.losses`` re-exports them."""
