@@ -74,13 +74,23 @@ EXTRA_KWARGS = {
     # The default trust coefficient (0.001) makes LARS steps 0.1% of the params' norm, too slow
     # for the quadratic in 100 steps.
     'lars': dict(trust_coefficient=0.1),
+    # AdaDelta's first steps are sqrt(eps) / rms(g) in size: with the default eps=1e-6 the loss
+    # falls by 6% in 100 steps (optax's too); eps=1e-2 makes it converge.
+    'adadelta': dict(eps=1e-2),
+    # lbfgs's default zoom line search needs `value`, `grad` and `value_fn` in every update, which
+    # the sweep's plain `update(grads, state, params)` does not give: swept with a fixed step.
+    'lbfgs': dict(linesearch=None),
 }
 
 # Failures the library has today, each expected strictly (an unexpected pass fails too), as
 # (properties, the parameters where it fails, reason naming the issue), e.g.
 # (('structure', 'cross_restore'), dict(name=('lars',), variant=('injected',)), 'issue N: ...').
 # Remove an entry with its fix.
-KNOWN_FAILURES = []
+KNOWN_FAILURES = [
+    # Not a defect of ours: optax's lbfgs multiplies by a float32 scale and returns float32
+    # updates for bfloat16 leaves; ours return each leaf's dtype (the property this checks).
+    (('dtypes',), dict(name=('lbfgs',)), 'issue 10: optax lbfgs promotes bf16 updates to f32'),
+]
 
 
 DEVICE = jax.devices()[0]
