@@ -116,3 +116,87 @@ def test_an_integer_or_boolean_loss_has_no_gradients(dtype):
   assert opt.compute_gradients(lambda: jnp.sum(v.value()).astype(dtype), [v]) == [(None, v)]
   with pytest.raises(ValueError, match='has `None` for gradient'):
     opt.get_gradients(lambda: jnp.sum(v.value()).astype(dtype), [v])
+
+
+@pytest.mark.parametrize('how', ['Variable', 'assign', 'set_weights'])
+def test_variables_do_not_alias_the_callers_numpy_buffer(how):
+  source = np.ones(100_000, np.float32)   # large enough for jnp.asarray to alias it on CPU
+  if how == 'Variable':
+    v = K.Variable(source)
+    read = v.numpy
+  elif how == 'assign':
+    v = K.Variable(np.zeros(100_000, np.float32))
+    v.assign(source)
+    read = v.numpy
+  else:
+    v = K.Variable(np.zeros(100_000, np.float32))
+    opt = K.SGD(learning_rate=0.1, momentum=0.9)
+    opt.apply_gradients([(np.ones(100_000, np.float32), v)])
+    opt.set_weights([np.array(1, np.int64), source])
+    read = lambda: np.asarray(opt.get_weights()[1])
+  source[:] = 7.0
+  assert float(read()[0]) == 1.0
+
+
+def test_a_constraint_must_keep_the_shape():
+  v = K.Variable(np.ones((2, 3), np.float32), name='kernel', constraint=lambda x: x[0])
+  opt = K.SGD(learning_rate=0.1, momentum=0.9)
+  with pytest.raises(ValueError, match=r'constraint of kernel.*shape \(3,\).*\(2, 3\)'):
+    opt.apply_gradients([(np.ones((2, 3), np.float32), v)])
+  np.testing.assert_array_equal(v.numpy(), np.ones((2, 3)))
+  assert int(opt.iterations) == 0
+
+
+@pytest.mark.parametrize('make', [
+    lambda: K.SGD(momentum=np.array([0.1, 0.9])),
+    lambda: K.Adam(beta_1=np.array([0.9, 0.8])),
+    lambda: K.RMSprop(rho=[0.9, 0.99]),
+    lambda: K.LARS(learning_rate=0.1, eeta=np.ones(2)),
+    lambda: K.SGD(learning_rate=K.Variable(np.ones(2, np.float32))),
+], ids=['sgd-momentum', 'adam-beta_1', 'rmsprop-rho', 'lars-eeta', 'lr-variable'])
+def test_vector_hyperparameters_are_rejected(make):
+  with pytest.raises(ValueError, match='must be a scalar'):
+    make()
+
+
+def test_a_vector_set_later_or_returned_by_a_callable_is_rejected_without_a_step():
+  v = K.Variable(np.ones(2, np.float32))
+  opt = K.SGD(learning_rate=0.1, momentum=0.5)
+  with pytest.raises(ValueError, match='`momentum` must be a scalar'):
+    opt.momentum = np.array([0.1, 0.2])
+  opt.learning_rate = lambda: np.array([0.1, 0.2])
+  with pytest.raises(ValueError, match='`learning_rate` must be a scalar'):
+    opt.apply_gradients([(np.ones(2, np.float32), v)])
+  np.testing.assert_array_equal(v.numpy(), [1.0, 1.0])
+  assert int(opt.iterations) == 0
+
+
+def test_set_weights_is_all_or_nothing():
+  v = K.Variable(np.ones(3, np.float32))
+  opt = K.Adam(learning_rate=0.1)
+  opt.apply_gradients([(np.ones(3, np.float32), v)])
+  before = [np.array(w) for w in opt.get_weights()]
+  bad = [np.array(5), np.zeros(3, np.float32), np.array(['x', 'y', 'z'])]
+  with pytest.raises((ValueError, TypeError)):
+    opt.set_weights(bad)
+  for old, new in zip(before, opt.get_weights()):
+    np.testing.assert_array_equal(old, new)
+
+
+def test_steps_from_several_threads_are_all_counted():
+  import threading
+  opt = K.SGD(learning_rate=0.01, momentum=0.9)
+  variables = [K.Variable(np.zeros(4, np.float32)) for _ in range(2)]
+  for v in variables:
+    opt.apply_gradients([(np.ones(4, np.float32), v)])   # compile outside the threads
+  steps = 150
+
+  def train(v):
+    for _ in range(steps):
+      opt.apply_gradients([(np.ones(4, np.float32), v)])
+  threads = [threading.Thread(target=train, args=(v,)) for v in variables]
+  for t in threads:
+    t.start()
+  for t in threads:
+    t.join()
+  assert int(opt.iterations) == 2 + 2 * steps

@@ -64,6 +64,7 @@ import functools
 import inspect
 import numbers
 import re
+import threading
 import types
 import warnings
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
@@ -165,6 +166,16 @@ def _as_input(value: Any) -> Any:
   if _is_number(value):
     return np.float32(value)
   return jnp.asarray(value)
+
+
+def _check_scalar_hyper(name: str, value: Any) -> Any:
+  """``value`` if it is a scalar (a vector hyperparameter would broadcast per element)."""
+  shape = np.shape(getattr(value, '_value', value))
+  if shape != ():
+    raise ValueError(f'The hyperparameter `{name}` must be a scalar (a number, a scalar '
+                     f'Variable, a schedule or a callable returning a scalar); got a value of '
+                     f'shape {shape}: {value!r:.80}')
+  return value
 
 
 def _call_hyper(value: Any) -> Any:
@@ -414,7 +425,12 @@ def _apply_core(cfg: _StepConfig, values, grads, slots, hypers, iterations):
                          f'but the variable has shape {p.shape}.')
       new_p, new_s = _chain_step(cfg, tx_i, key, p, g, slot_values, iterations)
       if constraint is not None:
-        new_p = jnp.asarray(constraint(new_p)).astype(p.dtype)
+        constrained = jnp.asarray(constraint(new_p))
+        if constrained.shape != p.shape:
+          raise ValueError(
+              f'The constraint of {cfg.names[i]} returned a value of shape '
+              f'{constrained.shape}; a constraint must keep the variable\'s shape {p.shape}.')
+        new_p = constrained.astype(p.dtype)
     if cfg.shardings is not None and cfg.shardings[i] is not None:
       # A variable split over a mesh, and its slots, keep their sharding (GSPMD).
       new_p = _place(new_p, cfg.shardings[i])
@@ -486,19 +502,33 @@ def _loss_program(cfg: Optional[_StepConfig], jaxpr, mask: Tuple[bool, ...],
   return jax.jit(step) if jit else step
 
 
+_PROGRAMS_LOCK = threading.Lock()
+
+
 def _cached_program(key: Any, build: Callable[[], Callable]) -> Callable:
   """The program cached under ``key``; with ``key`` None (identity unknown), a new one."""
   if key is None:
     return build()
-  program = _PROGRAMS.get(key)
-  if program is None:
-    program = build()
-    _PROGRAMS[key] = program
+  with _PROGRAMS_LOCK:
+    program = _PROGRAMS.get(key)
+    if program is not None:
+      _PROGRAMS.move_to_end(key)
+      return program
+  program = build()   # building only wraps (jit compiles on the first call): no lock held
+  with _PROGRAMS_LOCK:
+    program = _PROGRAMS.setdefault(key, program)
     if len(_PROGRAMS) > _MAX_PROGRAMS:
       _PROGRAMS.popitem(last=False)
-  else:
-    _PROGRAMS.move_to_end(key)
   return program
+
+
+def _serialized(method: Callable) -> Callable:
+  """``method`` run under the optimizer's lock (one step at a time per optimizer)."""
+  @functools.wraps(method)
+  def locked(self, *args, **kwargs):
+    with self._lock:  # pylint: disable=protected-access
+      return method(self, *args, **kwargs)
+  return locked
 
 
 class _Opaque(Exception):
@@ -666,6 +696,9 @@ class Optimizer:
         warnings.warn('The `lr` argument is deprecated, use `learning_rate` instead.',
                       stacklevel=3)
     object.__setattr__(self, '_hyper', {})
+    # One step at a time per optimizer: a step reads, updates and writes back the variables,
+    # slots and ``iterations``; two threads interleaving those would lose updates.
+    object.__setattr__(self, '_lock', threading.RLock())
     self._init_set_name(name)
     self._slots: Dict[int, Dict[str, Variable]] = {}
     self._slot_names: List[str] = []
@@ -844,6 +877,8 @@ class Optimizer:
 
   def _set_hyper(self, name: str, value: Any) -> None:
     """Sets a hyperparameter: a number is written into its variable, anything else replaces it."""
+    if not callable(value) or isinstance(value, Variable):
+      _check_scalar_hyper(name, value)
     if name not in self._hyper:
       self._hyper[name] = value
       return
@@ -901,8 +936,8 @@ class Optimizer:
   def _hyper_input(self, name: str) -> Any:
     value = self._hyper[name]
     if callable(value) and not isinstance(value, Variable):
-      return _call_hyper(value)
-    return _as_input(value)
+      return _check_scalar_hyper(name, _call_hyper(value))
+    return _check_scalar_hyper(name, _as_input(value))
 
   def _lr_schedule(self) -> Optional[Callable]:
     value = self._hyper.get('learning_rate')
@@ -1020,6 +1055,7 @@ class Optimizer:
       out[i] = out[i].astype(np.int64)
     return out
 
+  @_serialized
   def set_weights(self, weights: Sequence[Any]) -> None:
     params = self.weights
     if len(params) != len(weights):
@@ -1029,15 +1065,17 @@ class Optimizer:
           f'Provided weights: {str(weights)[:50]}...')
     if not params:
       return
+    # Every weight is converted and checked before any is written: a rejected call changes
+    # nothing (``iterations`` included).
     new_values = []
     for p, w in zip(params, weights):
       w = np.asarray(getattr(w, '_value', w))
       if tuple(p.shape) != tuple(w.shape):
         raise ValueError(f'Optimizer weight shape {tuple(p.shape)} not compatible with '
                          f'provided weight shape {tuple(w.shape)}.')
-      new_values.append(w)
+      new_values.append(p._check_new_value(w, 'set_weights'))  # pylint: disable=protected-access
     for p, w in zip(params, new_values):
-      p.assign(w)
+      p._value = w  # pylint: disable=protected-access
 
   # -- configuration ----------------------------------------------------------------------
   def get_config(self) -> Dict[str, Any]:
@@ -1206,6 +1244,7 @@ class Optimizer:
                        f'has shape {v.shape}.')
     return g
 
+  @_serialized
   def apply_gradients(self, grads_and_vars: Iterable[Tuple[Any, Variable]],
                       name: Optional[str] = None,
                       experimental_aggregate_gradients: bool = True) -> Variable:
@@ -1348,6 +1387,7 @@ class Optimizer:
 
   compute_gradients = _compute_gradients
 
+  @_serialized
   def minimize(self, loss: Callable[[], Any], var_list: Any, grad_loss: Any = None,
                name: Optional[str] = None, tape: Any = None) -> Variable:
     """Minimizes ``loss()`` over ``var_list`` with one step; returns ``iterations``.

@@ -102,7 +102,7 @@ class Variable:
                       'jax.grad); create it outside and `assign` to it there instead.')
     if constraint is not None and not callable(constraint):
       raise ValueError(f'The `constraint` argument must be a callable. Received: {constraint!r}')
-    value = jnp.asarray(initial_value, dtype=dtype)
+    value = _owned_array(initial_value, dtype)
     # Strongly typed (a Python float gives float32, not a weak type), so that the dtype the
     # compiled steps see never changes between the first and later calls.
     self._value = jnp.asarray(value, dtype=value.dtype)
@@ -130,7 +130,7 @@ class Variable:
     return np.asarray(self._value)
 
   def _check_new_value(self, value: Any, what: str) -> jax.Array:
-    value = jnp.asarray(_unwrap(value), dtype=self._value.dtype)
+    value = _owned_array(_unwrap(value), self._value.dtype)
     if value.shape != self._value.shape:
       raise ValueError(
           f'Cannot {what} to variable {self._name}: the shape of the value {value.shape} is '
@@ -329,6 +329,20 @@ class IndexedSlices:
     obj.values, obj.indices = children
     obj.dense_shape = dense_shape
     return obj
+
+
+def _owned_array(value: Any, dtype: Any) -> jax.Array:
+  """``value`` as a JAX array that shares no memory with the caller's buffer.
+
+  On CPU, ``jnp.asarray`` of a large aligned NumPy array may alias its buffer, and even
+  ``jnp.array(copy=True)`` reads it asynchronously; so a host copy is taken first, which no
+  one else holds. JAX arrays are immutable and need no copy.
+  """
+  if isinstance(value, jax.Array):
+    return jnp.asarray(value, dtype=dtype)
+  if isinstance(value, np.ndarray):
+    value = np.array(value, copy=True)
+  return jnp.asarray(value, dtype=dtype)
 
 
 def _keep_placement(value: jax.Array, old: Any) -> jax.Array:
