@@ -260,6 +260,10 @@ from optax_like import perturbations
 from optax_like import second_order
 from optax_like import tree
 from optax_like import tree_utils
+from optax_like._src.schedules import cosine_onecycle_schedule
+from optax_like._src.schedules import linear_onecycle_schedule
+from optax_like._src.schedules import piecewise_interpolate_schedule
+from optax_like._src.schedules import warmup_constant_schedule
 from optax_like._src.state_utils import tree_map_params
 # [end tree-second-order-perturbations-assignment]
 

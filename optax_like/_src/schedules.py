@@ -42,6 +42,10 @@ __all__ = [
     'warmup_exponential_decay_schedule',
     'sgdr_schedule',
     'join_schedules',
+    'piecewise_interpolate_schedule',
+    'linear_onecycle_schedule',
+    'cosine_onecycle_schedule',
+    'warmup_constant_schedule',
 ]
 
 
@@ -705,3 +709,240 @@ def sgdr_schedule(
     raise ValueError(
         'sgdr_schedule: `cosine_kwargs` must describe at least one cycle.')
   return join_schedules(schedules, boundaries[:-1])
+
+
+# ----------------------------------------------------------------------------
+# Interpolated and one-cycle schedules.
+# ----------------------------------------------------------------------------
+
+
+def _interpolate_linearly(start: Any, end: Any, fraction: Any) -> Any:
+  return (end - start) * fraction + start
+
+
+def _interpolate_cosine(start: Any, end: Any, fraction: Any) -> Any:
+  # Half a cosine period from `start` (fraction 0) to `end` (fraction 1), flat at both ends.
+  return end + (start - end) / 2.0 * (jnp.cos(jnp.pi * fraction) + 1)
+
+
+_INTERPOLATIONS = {'linear': _interpolate_linearly, 'cosine': _interpolate_cosine}
+
+
+def piecewise_interpolate_schedule(
+    interpolate_type: str,
+    init_value: chex.Numeric,
+    boundaries_and_scales: Optional[dict[int, float]] = None,
+) -> Schedule:
+  r"""Interpolates, linearly or along a half cosine, between the values reached at boundaries.
+
+  With boundaries :math:`0 = b_0 < b_1 < \dots < b_K` (the keys of
+  ``boundaries_and_scales``, sorted, after :math:`b_0 = 0`) and the running products
+  :math:`v_k = v_0 \prod_{i \le k} s_i` of the scales (:math:`v_0` = ``init_value``):
+
+  .. math::
+    \eta(t) = \begin{cases}
+      \mathrm{interp}\big(v_{k-1}, v_k, \tfrac{t - b_{k-1}}{\max(b_k - b_{k-1}, 1)}\big)
+        & b_{k-1} \le t < b_k \\
+      v_K & t \ge b_K
+    \end{cases}
+
+  where :math:`\mathrm{interp}(a, b, f) = a + f (b - a)` (``'linear'``) or
+  :math:`b + \frac{a - b}{2}(1 + \cos \pi f)` (``'cosine'``). The scales multiply: the value
+  reached at a boundary is the previous one times its scale. With no boundaries the schedule is
+  the constant ``init_value`` (as an array).
+
+  Args:
+    interpolate_type: ``'linear'`` or ``'cosine'``.
+    init_value: value at step 0.
+    boundaries_and_scales: ``{step: scale}``; steps must be non-negative and scales
+      non-negative.
+
+  Returns:
+    A function mapping a step count to a value.
+
+  Raises:
+    ValueError: for another ``interpolate_type``, a negative scale or a negative boundary.
+
+  Example:
+    >>> import optax_like as ox
+    >>> fn = ox.piecewise_interpolate_schedule('linear', 1.0, {4: 0.5, 6: 2.0})
+    >>> [float(fn(t)) for t in (0, 2, 4, 5, 6, 9)]
+    [1.0, 0.75, 0.5, 0.75, 1.0, 1.0]
+  """
+  fn_name = 'piecewise_interpolate_schedule'
+  if not isinstance(interpolate_type, str) or interpolate_type not in _INTERPOLATIONS:
+    raise ValueError(f"{fn_name}: `interpolate_type` must be 'linear' or 'cosine', got "
+                     f'{interpolate_type!r}.')
+  interpolate = _INTERPOLATIONS[interpolate_type]
+  validation.check_not_bool(init_value, 'init_value', fn_name)
+  boundaries, scales = (), ()
+  if boundaries_and_scales:
+    for boundary, scale in boundaries_and_scales.items():
+      validation.check_not_bool(scale, 'boundaries_and_scales', fn_name)
+      if not scale >= 0.0:
+        raise ValueError(f'{fn_name}: every scale in `boundaries_and_scales` must be '
+                         f'non-negative, got scale {scale!r} at boundary {boundary!r}.')
+      if boundary < 0:
+        raise ValueError(f'{fn_name}: every boundary in `boundaries_and_scales` must be a '
+                         f'non-negative step, got {boundary!r}.')
+    boundaries, scales = zip(*sorted(boundaries_and_scales.items()))
+
+  def schedule(count: chex.Numeric) -> chex.Numeric:
+    starts_and_ends = jnp.stack((0,) + tuple(boundaries))
+    reached = jnp.cumprod(jnp.stack((init_value,) + tuple(scales)))
+    start, end = starts_and_ends[:-1], starts_and_ends[1:]
+    fraction = (count - start) / jnp.maximum(end - start, 1)
+    inside = (start <= count) & (count < end)
+    between = interpolate(reached[:-1], reached[1:], fraction)
+    # One segment at most holds `count`: the sum picks its value exactly.
+    return (jnp.sum(jnp.where(inside, between, 0), dtype=between.dtype)
+            + (starts_and_ends[-1] <= count) * reached[-1])
+
+  return schedule
+
+
+def _check_onecycle(fn_name: str, transition_steps: Any, peak_value: Any, pct_start: Any,
+                    div_factor: Any, final_div_factor: Any, pct_final: Any = None) -> None:
+  _check_numbers(fn_name, transition_steps=transition_steps, peak_value=peak_value)
+  if not transition_steps > 0:
+    raise ValueError(f'{fn_name}: `transition_steps` must be positive, got '
+                     f'transition_steps={transition_steps!r}.')
+  validation.check_range(pct_start, 'pct_start', low=0, high=1, fn=fn_name)
+  if pct_final is not None:
+    validation.check_range(pct_final, 'pct_final', low=pct_start, high=1, fn=fn_name)
+  validation.check_range(div_factor, 'div_factor', low=0, low_inclusive=False, fn=fn_name)
+  validation.check_range(final_div_factor, 'final_div_factor', low=0, low_inclusive=False,
+                         fn=fn_name)
+
+
+def linear_onecycle_schedule(
+    transition_steps: int,
+    peak_value: chex.Numeric,
+    pct_start: float = 0.3,
+    pct_final: float = 0.85,
+    div_factor: float = 25.0,
+    final_div_factor: float = 1e4,
+) -> Schedule:
+  r"""The one-cycle policy in three linear phases.
+
+  With :math:`T` = ``transition_steps``, :math:`P` = ``peak_value``, :math:`d` =
+  ``div_factor``, :math:`d_f` = ``final_div_factor``, :math:`t_1 = \lfloor p_s T \rfloor`,
+  :math:`t_2 = \lfloor p_f T \rfloor`: linear from :math:`P/d` up to :math:`P` over
+  :math:`[0, t_1]`, back down to :math:`P/d` over :math:`[t_1, t_2]`, then down to
+  :math:`P/(d\,d_f)` over :math:`[t_2, T]`, and constant after; i.e.
+  ``piecewise_interpolate_schedule('linear', P / d, {t1: d, t2: 1 / d, T: 1 / d_f})``.
+
+  Reference: Smith & Topin, `Super-Convergence: Very Fast Training of Neural Networks Using
+  Large Learning Rates <https://arxiv.org/abs/1708.07120>`_, 2017.
+
+  Args:
+    transition_steps: length of the cycle; must be positive.
+    peak_value: the value at step :math:`t_1`.
+    pct_start: fraction of the cycle spent increasing, in [0, 1].
+    pct_final: fraction of the cycle at which the value is back at :math:`P/d`, in
+      [pct_start, 1].
+    div_factor: the initial value is ``peak_value / div_factor``; must be positive.
+    final_div_factor: the final value is the initial value divided by this; must be positive.
+
+  Returns:
+    A function mapping a step count to a value.
+
+  Example:
+    >>> import optax_like as ox
+    >>> fn = ox.linear_onecycle_schedule(10, 1.0, pct_start=0.2, pct_final=0.6,
+    ...                                  div_factor=4.0, final_div_factor=5.0)
+    >>> [round(float(fn(t)), 6) for t in (0, 1, 2, 4, 6, 8, 10, 12)]
+    [0.25, 0.625, 1.0, 0.625, 0.25, 0.15, 0.05, 0.05]
+  """
+  _check_onecycle('linear_onecycle_schedule', transition_steps, peak_value, pct_start,
+                  div_factor, final_div_factor, pct_final)
+  return piecewise_interpolate_schedule(
+      'linear', peak_value / div_factor,
+      {int(pct_start * transition_steps): div_factor,
+       int(pct_final * transition_steps): 1.0 / div_factor,
+       transition_steps: 1.0 / final_div_factor})
+
+
+def cosine_onecycle_schedule(
+    transition_steps: int,
+    peak_value: chex.Numeric,
+    pct_start: float = 0.3,
+    div_factor: float = 25.0,
+    final_div_factor: float = 1e4,
+) -> Schedule:
+  r"""The one-cycle policy with half-cosine phases: up from :math:`P/d` to the peak :math:`P`
+  over the first ``pct_start`` of the cycle, then down to :math:`P/(d\,d_f)` at step
+  :math:`T` = ``transition_steps``, constant after; i.e.
+  ``piecewise_interpolate_schedule('cosine', P / d, {floor(pct_start T): d, T: 1 / (d d_f)})``.
+
+  Reference: Smith & Topin, `Super-Convergence: Very Fast Training of Neural Networks Using
+  Large Learning Rates <https://arxiv.org/abs/1708.07120>`_, 2017.
+
+  Args:
+    transition_steps: length of the cycle; must be positive.
+    peak_value: the value at the end of the increasing phase.
+    pct_start: fraction of the cycle spent increasing, in [0, 1].
+    div_factor: the initial value is ``peak_value / div_factor``; must be positive.
+    final_div_factor: the final value is the initial value divided by this; must be positive.
+
+  Returns:
+    A function mapping a step count to a value.
+
+  Example:
+    >>> import optax_like as ox
+    >>> fn = ox.cosine_onecycle_schedule(6, 1.0, pct_start=1 / 3, div_factor=2.0,
+    ...                                  final_div_factor=5.0)
+    >>> [round(float(fn(t)), 6) for t in (0, 1, 2, 4, 6, 9)]
+    [0.5, 0.75, 1.0, 0.55, 0.1, 0.1]
+  """
+  _check_onecycle('cosine_onecycle_schedule', transition_steps, peak_value, pct_start,
+                  div_factor, final_div_factor)
+  return piecewise_interpolate_schedule(
+      'cosine', peak_value / div_factor,
+      {int(pct_start * transition_steps): div_factor,
+       int(transition_steps): 1.0 / (div_factor * final_div_factor)})
+
+
+def warmup_constant_schedule(
+    init_value: chex.Numeric,
+    peak_value: chex.Numeric,
+    warmup_steps: int,
+) -> Schedule:
+  r"""Linear warmup from ``init_value`` to ``peak_value``, then constant.
+
+  .. math::
+    \eta(t) = I + \frac{\min(\max(t, 0), W)}{W}(P - I)
+
+  (:func:`linear_schedule` with ``transition_steps=warmup_steps``, so the numbers are optax's).
+  ``warmup_steps=0`` is accepted only when ``init_value == peak_value``: optax then returns the
+  constant ``init_value`` and never reaches a different ``peak_value``.
+
+  Args:
+    init_value: value at step 0.
+    peak_value: value at and after step ``warmup_steps``.
+    warmup_steps: length of the warmup; must be positive (or 0, see above).
+
+  Returns:
+    A function mapping a step count to a value.
+
+  Raises:
+    ValueError: if ``warmup_steps`` is negative, or 0 with ``init_value != peak_value``.
+
+  Example:
+    >>> import optax_like as ox
+    >>> fn = ox.warmup_constant_schedule(0.0, 1.0, warmup_steps=4)
+    >>> [float(fn(t)) for t in (0, 1, 2, 4, 10)]
+    [0.0, 0.25, 0.5, 1.0, 1.0]
+  """
+  fn_name = 'warmup_constant_schedule'
+  _check_numbers(fn_name, init_value=init_value, peak_value=peak_value,
+                 warmup_steps=warmup_steps)
+  _check_not_negative(fn_name, 'warmup_steps', warmup_steps)
+  if warmup_steps == 0:
+    init, peak = _concrete(init_value), _concrete(peak_value)
+    if init is not None and peak is not None and np.any(init != peak):
+      raise ValueError(f'{fn_name}: `warmup_steps`=0 would hold the schedule at init_value='
+                       f'{init_value!r} forever and never reach peak_value={peak_value!r}; '
+                       'give a positive warmup_steps, or init_value equal to peak_value.')
+  return linear_schedule(init_value=init_value, end_value=peak_value,
+                         transition_steps=warmup_steps)
