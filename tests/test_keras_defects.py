@@ -200,3 +200,35 @@ def test_steps_from_several_threads_are_all_counted():
   for t in threads:
     t.join()
   assert int(opt.iterations) == 2 + 2 * steps
+
+
+class _LazyDense:
+  """A layer that creates its variables the first time it is called (the Keras habit)."""
+
+  def __init__(self, units, initial_from_jnp):
+    self.units, self.initial_from_jnp, self.kernel, self.bias = units, initial_from_jnp, None, None
+
+  def __call__(self, x):
+    if self.kernel is None:
+      make = jnp.ones if self.initial_from_jnp else np.ones
+      self.kernel = K.Variable(make((x.shape[-1], self.units), np.float32), name='kernel')
+      self.bias = K.Variable(np.zeros(self.units, np.float32), name='bias')
+    return x @ self.kernel.value() + self.bias.value()
+
+  @property
+  def trainable_weights(self):
+    return [w for w in (self.kernel, self.bias) if w is not None]
+
+
+@pytest.mark.parametrize('initial_from_jnp', [False, True])
+def test_a_callable_var_list_is_called_after_the_loss(initial_from_jnp):
+  first, second = _LazyDense(2, initial_from_jnp), _LazyDense(1, initial_from_jnp)
+  x = np.ones((4, 3), np.float32)
+  second_input = np.ones((4, 2), np.float32)
+  first(x)   # built already: var_list() before loss() would miss only `second`'s variables
+  loss = lambda: jnp.mean(first(x)) + jnp.mean(second(second_input))
+  opt = K.SGD(learning_rate=0.1)
+  opt.minimize(loss, lambda: first.trainable_weights + second.trainable_weights)
+  # Every variable moved, the lazily created ones included (d loss / d bias = 1 each step).
+  np.testing.assert_allclose(second.bias.numpy(), [-0.1], rtol=1e-6)
+  np.testing.assert_allclose(first.bias.numpy(), [-0.05, -0.05], rtol=1e-6)

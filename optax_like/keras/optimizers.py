@@ -1303,13 +1303,18 @@ class Optimizer:
   @staticmethod
   def _resolve_var_list(loss: Callable, var_list: Any) -> List[Variable]:
     if callable(var_list):
-      resolved = var_list()
-      if not resolved:
-        # Keras calls ``loss()`` before ``var_list()``, so that a model built on first call
-        # has created its variables: do the same once, eagerly.
+      # Keras calls ``loss()`` before ``var_list()``: the callable exists for variables that
+      # the first call of ``loss`` creates (a model built on first call). Evaluate ``loss``
+      # abstractly first (no computation); if it cannot be (it creates a variable from a
+      # traced value), run it once eagerly, as Keras would.
+      def first_call():
+        out = loss()
+        return jnp.asarray(out._value if isinstance(out, Variable) else out)  # pylint: disable=protected-access
+      try:
+        jax.eval_shape(first_call)
+      except Exception:  # pylint: disable=broad-except
         loss()
-        resolved = var_list()
-      var_list = resolved
+      var_list = var_list()
     if var_list is None:
       raise ValueError('`var_list` must be a list or tuple of Variables (or a callable '
                        'returning one), got None.')

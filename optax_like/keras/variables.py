@@ -338,11 +338,11 @@ def _owned_array(value: Any, dtype: Any) -> jax.Array:
   ``jnp.array(copy=True)`` reads it asynchronously; so a host copy is taken first, which no
   one else holds. JAX arrays are immutable and need no copy.
   """
-  if isinstance(value, jax.Array):
-    return jnp.asarray(value, dtype=dtype)
   if isinstance(value, np.ndarray):
     value = np.array(value, copy=True)
-  return jnp.asarray(value, dtype=dtype)
+  # A concrete array even while a loss is being traced (a variable created on first call).
+  with jax.ensure_compile_time_eval():
+    return jnp.asarray(value, dtype=dtype)
 
 
 def _keep_placement(value: jax.Array, old: Any) -> jax.Array:
