@@ -90,6 +90,13 @@ KNOWN_FAILURES = [
     # Not a defect of ours: optax's lbfgs multiplies by a float32 scale and returns float32
     # updates for bfloat16 leaves; ours return each leaf's dtype (the property this checks).
     (('dtypes',), dict(name=('lbfgs',)), 'issue 10: optax lbfgs promotes bf16 updates to f32'),
+    # inject_hyperparams(lbfgs) injects `memory_size`, which sets the memory's shape: a traced
+    # update cannot build it, in optax too (TracerBoolConversionError); the eager update works.
+    # Use inject_hyperparams(lbfgs, static_args=('memory_size',)).
+    (('structure', 'round_trip', 'cross_restore'), dict(name=('lbfgs',), variant=('injected',)),
+     'issue 10: injected lbfgs memory_size is traced (optax fails alike)'),
+    (('matches_optax',), dict(name=('lbfgs',), variant=('injected',), mode=('jit',)),
+     'issue 10: injected lbfgs memory_size is traced (optax fails alike)'),
 ]
 
 

@@ -10,6 +10,7 @@ keeps optax's dtypes.
 
 from __future__ import annotations
 
+import operator
 from typing import Any, NamedTuple, Optional, Union
 
 import jax
@@ -117,8 +118,13 @@ def scale_by_lbfgs(
   """
   fn = 'scale_by_lbfgs'
   validation.check_not_bool(memory_size, 'memory_size', fn)
-  if not isinstance(memory_size, int) or memory_size < 1:
-    raise ValueError(f'{fn}: `memory_size` must be an integer >= 1, got {memory_size!r}.')
+  try:
+    # A concrete integer scalar (``inject_hyperparams`` passes it as an array): it sets shapes.
+    memory_size = operator.index(memory_size)
+  except TypeError:
+    raise TypeError(f'{fn}: `memory_size` must be an integer, got {memory_size!r}.') from None
+  if memory_size < 1:
+    raise ValueError(f'{fn}: `memory_size` must be >= 1, got {memory_size}.')
   if not isinstance(scale_init_precond, (bool, jnp.bool_)):
     raise TypeError(f'{fn}: `scale_init_precond` must be a bool, got {scale_init_precond!r}.')
 
