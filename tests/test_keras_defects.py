@@ -232,3 +232,16 @@ def test_a_callable_var_list_is_called_after_the_loss(initial_from_jnp):
   # Every variable moved, the lazily created ones included (d loss / d bias = 1 each step).
   np.testing.assert_allclose(second.bias.numpy(), [-0.1], rtol=1e-6)
   np.testing.assert_allclose(first.bias.numpy(), [-0.05, -0.05], rtol=1e-6)
+
+
+@pytest.mark.parametrize('use', [lambda x, w: jnp.dot(x, w), lambda x, w: jax.nn.relu(w),
+                                 lambda x, w: jnp.sum(w)], ids=['dot', 'relu', 'sum'])
+def test_a_variable_passed_to_a_jax_function_says_what_to_write(use):
+  w = K.Variable(np.ones((3, 2), np.float32))
+  x = np.ones((4, 3), np.float32)
+  opt = K.SGD(learning_rate=0.1)
+  with pytest.raises(TypeError, match=r'w\.value\(\)|`x @ w`'):
+    opt.minimize(lambda: jnp.sum(use(x, w)), [w])
+  # What to write instead works, and gives the same numbers as operators.
+  opt.minimize(lambda: jnp.sum(jnp.dot(x, w.value())), [w])
+  np.testing.assert_allclose(w.numpy(), 1 - 0.1 * 4, rtol=1e-6)

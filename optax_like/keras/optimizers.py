@@ -77,7 +77,8 @@ from optax_like._src import base
 from optax_like._src import distributed
 from optax_like._src import keras_numerics as kn
 from optax_like.keras import schedules
-from optax_like.keras.variables import IndexedSlices, Variable, _keep_placement, _zeros_like_value
+from optax_like.keras.variables import (VARIABLE_IN_JAX_FUNCTION, IndexedSlices, Variable,
+                                        _keep_placement, _zeros_like_value)
 
 __all__ = ['Optimizer', 'SGD', 'Adam', 'RMSprop', 'LARS', 'schedules', 'legacy', 'get',
            'serialize', 'deserialize']
@@ -529,6 +530,17 @@ def _serialized(method: Callable) -> Callable:
     with self._lock:  # pylint: disable=protected-access
       return method(self, *args, **kwargs)
   return locked
+
+
+_VARIABLE_IN_JAX_FUNCTION = ('The loss failed: ' + VARIABLE_IN_JAX_FUNCTION
+                             + ' The error JAX raised follows.')
+
+
+def _passed_a_variable_to_jax(err: Exception) -> bool:
+  """Whether ``err`` is JAX rejecting a Variable as an argument of one of its functions."""
+  text = str(err)
+  return 'Variable' in text and ('not a valid JAX type' in text or 'as a JAX value' in text
+                                 or '__jax_array__' in text or 'requires ndarray' in text)
 
 
 class _Opaque(Exception):
@@ -1365,7 +1377,12 @@ class Optimizer:
       return (out, *grads)
 
     values = [v._value for v in var_list]  # pylint: disable=protected-access
-    closed = jax.make_jaxpr(fn)(values, None if grad_loss is None else jnp.asarray(grad_loss))
+    try:
+      closed = jax.make_jaxpr(fn)(values, None if grad_loss is None else jnp.asarray(grad_loss))
+    except (TypeError, ValueError) as err:
+      if _passed_a_variable_to_jax(err) and VARIABLE_IN_JAX_FUNCTION not in str(err):
+        raise TypeError(_VARIABLE_IN_JAX_FUNCTION) from err
+      raise
     if not differentiable:
       return None, (False,) * len(var_list)
     return closed, _dependence_mask(closed.jaxpr, len(var_list))

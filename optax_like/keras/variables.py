@@ -28,6 +28,12 @@ from optax_like._src import tree as tree_lib
 __all__ = ['Variable', 'IndexedSlices']
 
 _UIDS = itertools.count(1)
+
+VARIABLE_IN_JAX_FUNCTION = (
+    'a Variable was passed to a JAX function (e.g. `jnp.dot(x, w)`, `jax.nn.relu(w)`). JAX '
+    '0.10 accepts only arrays there (it no longer converts objects through `__jax_array__`): '
+    'write `jnp.dot(x, w.value())`, or use operators, which return arrays (`x @ w`, `w * 2`, '
+    '`w ** 2`).')
 _NAME_SUFFIX = re.compile(r':\d+$')
 
 
@@ -196,12 +202,18 @@ class Variable:
     return object.__hash__(self)
 
   def __repr__(self) -> str:
+    if isinstance(self._value, jax.core.Tracer):   # while a loss or a step is traced
+      return f"<Variable '{self._name}' shape={self.shape} dtype={self.dtype.name} (traced)>"
     return (f"<Variable '{self._name}' shape={self.shape} dtype={self.dtype.name}, "
             f'numpy={np.array2string(np.asarray(self._value), separator=", ")}>')
 
   # -- conversions -----------------------------------------------------------------------
   def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
     del copy
+    if isinstance(self._value, jax.core.Tracer):
+      # JAX converts a non-array argument of a jax.numpy function through NumPy; a Variable
+      # being traced (inside ``minimize``) has no NumPy value. Say what to write instead.
+      raise TypeError(f'{self._name}: {VARIABLE_IN_JAX_FUNCTION}')
     return np.asarray(self._value, dtype=dtype)
 
   def __float__(self) -> float:
