@@ -159,3 +159,19 @@ def test_bad_arguments_are_named(make, error, word):
   with pytest.raises(error) as info:
     make()
   assert word in str(info.value), str(info.value)
+
+
+def test_explicitly_sharded_batch_keeps_its_sharding():
+  # A mesh with explicit axes (one device here): the batch axis's sharding moves to the
+  # microbatch axis, the carries are sharded like one microbatch's output, CONCAT restores it.
+  mesh = jax.make_mesh((1,), ('x',), axis_types=(jax.sharding.AxisType.Explicit,))
+  with jax.set_mesh(mesh):
+    x = jax.device_put(jnp.arange(24.0).reshape(8, 3), jax.sharding.PartitionSpec('x'))
+    split = mb.reshape_batch_axis(x, 2)
+    assert tuple(jax.typeof(split).sharding.spec)[:2] == (None, 'x')
+    for acc in mb.AccumulationType:
+      out = jax.jit(mb.microbatch(lambda v: 2 * v, 0, 2, acc))(x)
+      plain = mb.microbatch(lambda v: 2 * v, 0, 2, acc)(jnp.arange(24.0).reshape(8, 3))
+      np.testing.assert_allclose(np.asarray(out), np.asarray(plain), rtol=1e-6)
+    concat = jax.jit(mb.microbatch(lambda v: 2 * v, 0, 2, mb.AccumulationType.CONCAT))(x)
+    assert tuple(jax.typeof(concat).sharding.spec)[:1] == ('x',)

@@ -170,11 +170,23 @@ class _Carry(NamedTuple):
   like: jax.Array
 
 
+def _zeros_like_output(value: Any, dtype: Any, leading: tuple = ()) -> jax.Array:
+  """Zeros of shape ``leading + value.shape``, sharded as ``value`` (one microbatch's output)
+  where its mesh axes are explicit, and replicated over the ``leading`` axes; writing or adding
+  an output into it then moves no data, and the loop carry keeps one type."""
+  shape = tuple(leading) + tuple(value.shape)
+  sharding = getattr(value, 'sharding', None)
+  mesh = getattr(sharding, 'mesh', None)
+  if mesh is not None and getattr(mesh, 'are_all_axes_explicit', False) and mesh.axis_names:
+    spec = jax.sharding.PartitionSpec(*((None,) * len(leading)), *tuple(sharding.spec))
+    return jnp.zeros(shape, dtype, out_sharding=jax.sharding.NamedSharding(mesh, spec))
+  return jnp.zeros(shape, dtype)
+
+
 def _new_carry(value: Any) -> _Carry:
   dtype = jnp.dtype(value.dtype)
-  return _Carry(jnp.zeros(value.shape, tree_lib.compute_dtype(dtype) if
-                          jnp.issubdtype(dtype, jnp.floating) else dtype),
-                jnp.zeros((0,), dtype))
+  total_dtype = tree_lib.compute_dtype(dtype) if jnp.issubdtype(dtype, jnp.floating) else dtype
+  return _Carry(_zeros_like_output(value, total_dtype), jnp.zeros((0,), dtype))
 
 
 def _require_floating(value: Any, kind: str) -> None:
@@ -228,7 +240,7 @@ def _concat(num_microbatches: int) -> Accumulator:
   _check_size(num_microbatches, 'num_microbatches', 'microbatch')
 
   def init(value):
-    return jnp.zeros((num_microbatches,) + tuple(value.shape), value.dtype)
+    return _zeros_like_output(value, value.dtype, leading=(num_microbatches,))
 
   def finalize(carry):
     # Undo the column-major split: row b of the result is row b // n of microbatch b % n.

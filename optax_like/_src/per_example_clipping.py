@@ -50,13 +50,15 @@ def _clip_and_sum(leaves: list, l2_norm_clip: Any) -> tuple[list, jax.Array]:
   # 0/0 (an all-zero example with a zero bound) keeps the example: factor 1.
   factors = jnp.nan_to_num(jnp.minimum(l2_norm_clip / norms, 1.0), nan=1.0)
   num_clipped = jnp.sum(factors < 1.0).astype(jnp.int32)
+  # The factors are computed in float32 (for 16-bit leaves); the sums get the dtype optax's
+  # factors (in the promoted dtype of all the leaves' norms) and the leaf promote to.
+  real = [jnp.finfo(x.dtype).dtype if jnp.iscomplexobj(x) else x.dtype for x in leaves]
+  factor_dtype = tree_lib.result_dtype(jnp.result_type(*real))
   sums = []
   for x in leaves:
-    out_dtype = jnp.result_type(factors.dtype, x)
-    if jnp.issubdtype(x.dtype, jnp.floating) and x.dtype.itemsize < 4:
-      out_dtype = x.dtype
+    out_dtype = jnp.result_type(factor_dtype, x.dtype)
     total = jnp.tensordot(factors.astype(tree_lib.compute_dtype(out_dtype)),
-                          tree_lib.upcast(x), axes=1)
+                          tree_lib.upcast(x).astype(tree_lib.compute_dtype(out_dtype)), axes=1)
     sums.append(total.astype(out_dtype))
   return sums, num_clipped
 
