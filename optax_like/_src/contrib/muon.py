@@ -197,10 +197,10 @@ def _leaf_dims(updates: Any, spec: Any, fn: str) -> list:
   try:
     subtrees = spec_def.flatten_up_to(updates)
   except (ValueError, TypeError):
-    raise ValueError(
-        f'{fn}: the weight dimension numbers must be a tree with the structure of the '
-        f'parameters (or a prefix of it), got {spec_def} for parameters '
-        f'{jax.tree.structure(updates)}.') from None
+    # Name the first path where the structures part (None entries made leaves for that).
+    marked = jax.tree.map(lambda _: 0, spec, is_leaf=_is_spec_leaf)
+    masking._check_prefix(marked, updates, 'the weight dimension numbers', 'the updates', fn)  # pylint: disable=protected-access
+    raise
   dims = []
   for d, sub in zip(jax.tree.leaves(spec, is_leaf=_is_spec_leaf), subtrees):
     d = None if isinstance(d, masking.MaskedNode) else d
