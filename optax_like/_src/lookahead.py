@@ -76,7 +76,8 @@ def lookahead(fast_optimizer: base.GradientTransformation,
   and any other step only :math:`\phi \leftarrow \phi + u`. Both are returned as one update
   ``LookaheadParams(fast=u - (1 - \alpha) s d, slow=\alpha s d)`` with :math:`s \in \{0, 1\}`
   marking the synchronising step. With ``reset_state`` the fast optimizer's state is
-  re-initialised (from the fast weights) at every synchronisation.
+  re-initialised (from the fast weights) at every synchronisation (selected, where optax blends
+  ``(1 - s) * state + s * init``: the same for finite states, no NaN from an infinite one).
   Zhang et al., "Lookahead Optimizer: k steps forward, 1 step back", 2019,
   https://arxiv.org/abs/1907.08610.
 

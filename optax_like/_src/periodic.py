@@ -90,7 +90,9 @@ def apply_every(k: jax.typing.ArrayLike = 1) -> base.GradientTransformation:
     u \leftarrow [c = k - 1]\, A
 
   The transformations chained around it still update their state at every step, so this is
-  not the same as a ``k`` times larger batch; ``MultiSteps`` is.
+  not the same as a ``k`` times larger batch; ``MultiSteps`` is. The brackets select (rather
+  than multiply, as optax does), so a NaN or inf of one period never leaks into the next one
+  or into the zero updates; for finite values the numbers are optax's.
 
   Args:
     k: the period (``>= 1``).
