@@ -267,7 +267,7 @@ BAD = [
     (lambda: contrib.schedule_free(optax_like.sgd(0.1), 0.1, b1=0.0), ValueError, 'b1'),
     (lambda: contrib.schedule_free(object(), 0.1), TypeError, 'base_optimizer'),
     (lambda: contrib.schedule_free_sgd(warmup_steps=-1), ValueError, 'warmup_steps'),
-    (lambda: contrib.schedule_free_adamw(b2=1.5), ValueError, 'decay'),
+    (lambda: contrib.schedule_free_adamw(b2=1.5), ValueError, 'b2'),
     (lambda: contrib.sam(optax_like.sgd(0.1), optax_like.sgd(0.1), sync_period=0), ValueError,
      'sync_period'),
     (lambda: contrib.sam(optax_like.sgd(0.1), None), TypeError, 'adv_optimizer'),

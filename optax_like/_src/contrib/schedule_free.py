@@ -275,6 +275,8 @@ def schedule_free_adamw(
     -1.0
   """
   fn = 'schedule_free_adamw'
+  validation.check_range(b2, 'b2', low=0.0, high=1.0, high_inclusive=False, fn=fn)
+  validation.check_range(eps, 'eps', low=0.0, fn=fn)
   learning_rate = _warmup(learning_rate, warmup_steps, fn)
   optimizer = base.chain(
       adaptive.scale_by_rms(decay=b2, eps=eps, eps_in_sqrt=False, bias_correction=True),
