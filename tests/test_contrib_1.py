@@ -332,3 +332,20 @@ def test_update_errors_name_the_tree_path():
     tx.update(params, tx.init(params), params)
   with pytest.raises(TypeError, match='ProdigyState'):
     contrib.prodigy().update(params, contrib.dadapt_adamw().init(params), params)
+
+
+@pytest.mark.parametrize('name', ['dog', 'dowg', 'prodigy', 'dadapt_adamw', 'mechanize'])
+def test_mixed_precision_state_keeps_its_layout(name):
+  # Deliberate difference: with float32 and bfloat16 leaves together, optax's scalar state
+  # drifts from the lowest dtype to float32 after one update (and its mechanize fails in
+  # lax.clamp); ours keeps optax's initial layout, and each update keeps its leaf's dtype.
+  params = {'a': jnp.ones(3, jnp.float32), 'b': jnp.full((2, 2), 0.5, jnp.bfloat16)}
+  build = CASES[name][0]
+  ours = build(optax_like)
+  state = ours.init(params)
+  assert_same_layout(state, build(optax).init(params))
+  grads = jax.tree.map(lambda x: x * 0.5, params)
+  u, new_state = jax.jit(ours.update)(grads, state, params)
+  assert_same_layout(new_state, state)
+  assert jax.tree.map(lambda x: x.dtype, u) == jax.tree.map(lambda x: x.dtype, grads)
+  assert all(bool(jnp.all(jnp.isfinite(x.astype(jnp.float32)))) for x in jax.tree.leaves(u))
