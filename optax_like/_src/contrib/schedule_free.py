@@ -36,7 +36,10 @@ class ScheduleFreeState(NamedTuple):
 
 
 def schedule_free_eval_params(state: base.OptState, params: base.Params):
-  r"""The averaged parameters :math:`x = (y - (1 - \beta_1) z) / \beta_1` to evaluate at.
+  r"""The averaged parameters :math:`x` to evaluate the model at.
+
+  .. math::
+    x = \frac{y - (1 - \beta_1)\, z}{\beta_1}
 
   ``state`` is the ``ScheduleFreeState`` of ``schedule_free`` (or of its aliases), ``params``
   the trained parameters :math:`y`; :math:`\beta_1` is read from the state.
