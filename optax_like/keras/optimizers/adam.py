@@ -1,0 +1,97 @@
+"""``Adam``: tf.keras 2 Adam (epsilon-hat, AMSGrad)."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+
+from optax_like._src import keras_numerics as kn
+from optax_like.keras.optimizers.base import Optimizer, _check_learning_rate
+
+
+class Adam(Optimizer):
+  r"""Adam with epsilon-hat, as ``tf.keras.optimizers.legacy.Adam`` (TF's ``ResourceApplyAdam``).
+
+  .. math::
+    m \leftarrow m + (g - m)(1 - \beta_1); \quad v \leftarrow v + (g^2 - v)(1 - \beta_2); \quad
+    w \leftarrow w - \eta \frac{\sqrt{1 - \beta_2^t}}{1 - \beta_1^t} \frac{m}{\sqrt{v} + \hat\epsilon}
+
+  with ``t = iterations + 1``; AMSGrad uses ``vhat = max(vhat, v)`` in the root. Slots
+  ``m``, ``v`` (and ``vhat``). The chain is ``keras_adam``.
+
+  Example:
+    >>> from optax_like.keras import Adam, Variable
+    >>> opt = Adam(learning_rate=0.1)
+    >>> var = Variable(1.0)
+    >>> _ = opt.minimize(lambda: (var ** 2) / 2.0, [var])
+    >>> round(var.numpy().item(), 6), opt.get_slot_names()
+    (0.9, ['m', 'v'])
+  """
+
+  _HYPER_NAMES = ('learning_rate', 'decay', 'beta_1', 'beta_2')
+  _SLOT_MAP = {('ScaleByAdamState', 'mu'): ('m', 1), ('ScaleByAdamState', 'nu'): ('v', 1),
+               ('ScaleByAmsgradState', 'mu'): ('m', 1), ('ScaleByAmsgradState', 'nu'): ('v', 1),
+               ('ScaleByAmsgradState', 'nu_max'): ('vhat', 1)}
+  _SPARSE_STRATEGY = 'dense'
+
+  def __init__(self, learning_rate: Any = 0.001, beta_1: Any = 0.9, beta_2: Any = 0.999,
+               epsilon: Optional[float] = 1e-7, amsgrad: bool = False, name: str = 'Adam',
+               **kwargs: Any):
+    super().__init__(name, **kwargs)
+    learning_rate = kwargs.get('lr', learning_rate)
+    _check_learning_rate(learning_rate)
+    self._set_hyper('learning_rate', learning_rate)
+    self._set_hyper('decay', self._initial_decay)
+    self._set_hyper('beta_1', beta_1)
+    self._set_hyper('beta_2', beta_2)
+    self.epsilon = epsilon or 1e-7
+    self.amsgrad = amsgrad
+
+  def _slot_flags(self):
+    return (bool(self.amsgrad),)
+
+  def _create_slots(self, var_list):
+    for var in var_list:
+      self.add_slot(var, 'm')
+    for var in var_list:
+      self.add_slot(var, 'v')
+    if self.amsgrad:
+      for var in var_list:
+        self.add_slot(var, 'vhat')
+
+  def _static_config(self):
+    return (float(self.epsilon), bool(self.amsgrad))
+
+  def _step_slot_names(self):
+    return ('m', 'v', 'vhat') if self.amsgrad else ('m', 'v')
+
+  def _step_hypers(self):
+    hypers = super()._step_hypers()
+    hypers['beta_1'] = self._hyper_input('beta_1')
+    hypers['beta_2'] = self._hyper_input('beta_2')
+    return hypers
+
+  @classmethod
+  def _build_chain(cls, cfg, hypers):
+    epsilon, amsgrad = cfg.static
+    return kn.keras_adam(cls._learning_rate(cfg, hypers), beta_1=hypers['beta_1'],
+                         beta_2=hypers['beta_2'], epsilon=epsilon, amsgrad=amsgrad)
+
+  def set_weights(self, weights):
+    params = self.weights
+    num_vars = int((len(params) - 1) / 2)
+    if len(weights) == 3 * num_vars + 1:
+      weights = weights[:len(params)]
+    super().set_weights(weights)
+
+  def get_config(self):
+    config = super().get_config()
+    config.update({
+        'learning_rate': self._serialize_hyperparameter('learning_rate'),
+        'decay': self._initial_decay,
+        'beta_1': self._serialize_hyperparameter('beta_1'),
+        'beta_2': self._serialize_hyperparameter('beta_2'),
+        'epsilon': self.epsilon,
+        'amsgrad': self.amsgrad,
+    })
+    return config

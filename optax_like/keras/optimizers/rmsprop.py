@@ -1,0 +1,108 @@
+"""``RMSprop``: tf.keras 2 RMSprop (plain, momentum, centered)."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy as np
+
+from optax_like._src import keras_numerics as kn
+from optax_like.keras.optimizers.base import Optimizer, _check_learning_rate, _check_momentum, _momentum_flag
+
+
+class RMSprop(Optimizer):
+  r"""RMSprop, as ``tf.keras.optimizers.legacy.RMSprop`` (both of its epsilon placements).
+
+  With momentum (TF's ``ResourceApply[Centered]RMSProp``):
+
+  .. math::
+    r \leftarrow r + (g^2 - r)(1 - \rho); \quad
+    m \leftarrow \mu m + \eta g / \sqrt{r - [\bar g^2] + \epsilon}; \quad w \leftarrow w - m
+
+  without: ``r = rho r + (1 - rho) g^2``, ``w -= lr g / (sqrt(r - [mg^2]) + eps)``. Centered
+  keeps ``mg``, the average gradient. Slots ``rms`` (starts at 0), ``momentum``, ``mg``.
+
+  Example:
+    >>> from optax_like.keras import RMSprop, Variable
+    >>> opt = RMSprop(learning_rate=0.1, rho=0.0, epsilon=1e-12)
+    >>> var = Variable(1.0)
+    >>> _ = opt.minimize(lambda: (var ** 2) / 2.0, [var])
+    >>> round(var.numpy().item(), 6), opt.get_slot_names()
+    (0.9, ['rms'])
+  """
+
+  _HYPER_NAMES = ('learning_rate', 'decay', 'rho', 'momentum')
+  _SLOT_MAP = {('ScaleByRmsState', 'nu'): ('rms', 1), ('ScaleByRStdDevState', 'nu'): ('rms', 1),
+               ('ScaleByRStdDevState', 'mu'): ('mg', 1), ('TraceState', 'trace'): ('momentum', -1)}
+
+  def __init__(self, learning_rate: Any = 0.001, rho: Any = 0.9, momentum: Any = 0.0,
+               epsilon: Optional[float] = 1e-07, centered: bool = False, name: str = 'RMSprop',
+               **kwargs: Any):
+    super().__init__(name, **kwargs)
+    learning_rate = kwargs.get('lr', learning_rate)
+    _check_learning_rate(learning_rate)
+    self._set_hyper('learning_rate', learning_rate)
+    self._set_hyper('decay', self._initial_decay)
+    self._set_hyper('rho', rho)
+    self._momentum = _momentum_flag(momentum)
+    _check_momentum(momentum)
+    self._set_hyper('momentum', momentum)
+    self.epsilon = epsilon or 1e-7
+    self.centered = centered
+
+  def _slot_flags(self):
+    return (self._momentum, bool(self.centered))
+
+  def _create_slots(self, var_list):
+    for var in var_list:
+      self.add_slot(var, 'rms')
+    if self._momentum:
+      for var in var_list:
+        self.add_slot(var, 'momentum')
+    if self.centered:
+      for var in var_list:
+        self.add_slot(var, 'mg')
+
+  def _static_config(self):
+    return (self._momentum, float(self.epsilon), bool(self.centered))
+
+  def _step_slot_names(self):
+    return (('rms',) + (('momentum',) if self._momentum else ())
+            + (('mg',) if self.centered else ()))
+
+  def _sparse_strategy(self):
+    return 'rows' if self._momentum else 'dense_slots_rows_var'
+
+  def _step_hypers(self):
+    hypers = super()._step_hypers()
+    hypers['rho'] = self._hyper_input('rho')
+    if self._momentum:
+      hypers['momentum'] = self._hyper_input('momentum')
+    return hypers
+
+  @classmethod
+  def _build_chain(cls, cfg, hypers):
+    momentum_path, epsilon, centered = cfg.static
+    lr = cls._learning_rate(cfg, hypers)
+    # A traced momentum selects keras_rmsprop's momentum branch (eps inside the root).
+    return kn.keras_rmsprop(lr, rho=hypers['rho'],
+                            momentum=hypers['momentum'] if momentum_path else 0.0,
+                            epsilon=epsilon, centered=centered)
+
+  def set_weights(self, weights):
+    params = self.weights
+    if len(params) == len(weights) + 1:
+      weights = [np.array(0)] + list(weights)
+    super().set_weights(weights)
+
+  def get_config(self):
+    config = super().get_config()
+    config.update({
+        'learning_rate': self._serialize_hyperparameter('learning_rate'),
+        'decay': self._initial_decay,
+        'rho': self._serialize_hyperparameter('rho'),
+        'momentum': self._serialize_hyperparameter('momentum'),
+        'epsilon': self.epsilon,
+        'centered': self.centered,
+    })
+    return config
