@@ -458,7 +458,11 @@ def sigmoid_focal_loss(
   labels = _common.as_array(labels).astype(logits.dtype)
   x, y = _common.wide(logits), _common.wide(labels)
   cross_entropy = sigmoid_binary_cross_entropy(x, y)
-  log_p, log_q = jax.nn.log_sigmoid(x), jax.nn.log_sigmoid(-x)
+  # Infinite logits clipped to the largest finite ones: the same focal factor (0 or 1), and a
+  # log-sum-exp whose backward pass never meets -inf - (-inf).
+  big = jnp.finfo(x.dtype).max
+  x_finite = jnp.clip(x, -big, big)
+  log_p, log_q = jax.nn.log_sigmoid(x_finite), jax.nn.log_sigmoid(-x_finite)
   # log(1 - p_t) = log((1 - y) p + y (1 - p)), a weighted log-sum-exp of log p and log(1 - p).
   log_one_minus_pt = jax.nn.logsumexp(
       jnp.stack([log_p, log_q], axis=-1), axis=-1,
