@@ -97,6 +97,28 @@ KNOWN_FAILURES = [
      'issue 10: injected lbfgs memory_size is traced (optax fails alike)'),
     (('matches_optax',), dict(name=('lbfgs',), variant=('injected',), mode=('jit',)),
      'issue 10: injected lbfgs memory_size is traced (optax fails alike)'),
+    # optax's SM3 cannot update a scalar (rank-0) leaf (IndexError: one accumulator per axis,
+    # and a scalar has none), and the swept params have one; ours rejects it with a ValueError.
+    # SM3 is compared with optax on scalar-free trees in tests/test_other_optimizers.py.
+    (('converges', 'dtypes', 'structure', 'matches_optax', 'round_trip', 'cross_restore'),
+     dict(name=('sm3',)), 'issue 10: sm3 on a scalar leaf (optax fails alike)'),
+    # scale_by_rprop is a transform whose output is a step to subtract (rprop flips its sign),
+    # and fromage's steps are relative to |p|, which is 0 at the start: neither (nor optax's)
+    # brings the quadratic down from p = 0.
+    (('converges',), dict(name=('scale_by_rprop', 'fromage')),
+     'issue 10: not a descent from p = 0 (optax alike)'),
+    # AddNoiseState.rng_key is a typed PRNG key, which the sweep's numpy comparisons and
+    # checkpoint formats cannot convert (optax's state alike); noisy_sgd is compared with optax,
+    # random numbers included, in tests/test_other_optimizers.py.
+    (('matches_optax', 'round_trip', 'cross_restore'), dict(name=('noisy_sgd',)),
+     'issue 10: typed PRNG key in the state (optax alike)'),
+    # inject_hyperparams(adafactor) injects `min_dim_size_to_factor`, which decides the state's
+    # shapes: a traced update cannot read it (TracerBoolConversionError, optax alike; use
+    # static_args=('min_dim_size_to_factor',)). optax also injects the class `dtype_momentum`
+    # as a schedule, which our inject_hyperparams keeps static (issue 10, injection).
+    (('structure', 'matches_optax', 'round_trip', 'cross_restore'),
+     dict(name=('adafactor',), variant=('injected',)),
+     'issue 10: injected adafactor min_dim_size_to_factor is traced (optax fails alike)'),
 ]
 
 

@@ -123,16 +123,20 @@ def rprop(learning_rate: Any, eta_minus: Any = 0.5, eta_plus: Any = 1.2,
           max_step_size: Any = 50.0) -> base.GradientTransformationExtraArgs:
   r"""Rprop: per-element step sizes adapted to the sign agreement of successive gradients.
 
-  .. math:: u_t = -\eta_t \operatorname{sign}(g_t) \ (0 \text{ after a sign change})
+  .. math:: u_t = -p_{t-1}\ (0 \text{ after a sign change}), \qquad
+     p_t = \eta_t \operatorname{sign}(g_t)
 
-  See ``scale_by_rprop``; ``learning_rate`` is the initial step size. Riedmiller & Braun,
-  1993.
+  with optax's one-step delay (see ``scale_by_rprop``); ``learning_rate`` is the initial step
+  size. Riedmiller & Braun, 1993.
 
   Example:
     >>> import jax.numpy as jnp, optax_like as ox
     >>> opt = ox.rprop(0.5)
     >>> p = jnp.zeros(2)
-    >>> opt.update(jnp.array([3.0, -1.0]), opt.init(p), p)[0].tolist()
+    >>> s = opt.init(p)
+    >>> u, s = opt.update(jnp.array([3.0, -1.0]), s, p)   # stores p = [0.5, -0.5]
+    >>> u, s = opt.update(jnp.array([1.0, -2.0]), s, p)
+    >>> u.tolist()
     [-0.5, 0.5]
   """
   return _fusable(base.chain(

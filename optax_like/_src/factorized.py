@@ -137,10 +137,6 @@ def scale_by_factored_rms(
   validation.check_not_bool(decay_rate, 'decay_rate', fn)
   validation.check_not_bool(step_offset, 'step_offset', fn)
   validation.check_range(epsilon, 'epsilon', low=0.0, fn=fn)
-  if validation.is_bool(min_dim_size_to_factor) or not isinstance(
-      min_dim_size_to_factor, (int, np.integer)):
-    raise TypeError(f'{fn}: `min_dim_size_to_factor` must be an int, got '
-                    f'{min_dim_size_to_factor!r}.')
   validation.check_range(min_dim_size_to_factor, 'min_dim_size_to_factor', low=0, fn=fn)
   if not callable(decay_rate_fn):
     raise TypeError(f'{fn}: `decay_rate_fn` must be callable (step, decay_rate) -> decay, got '

@@ -69,11 +69,13 @@ def scale_by_rprop(
       \mathrm{clip}(\eta_{t-1} \eta^+, \eta_{min}, \eta_{max}) & s_t > 0 \\
       \mathrm{clip}(\eta_{t-1} \eta^-, \eta_{min}, \eta_{max}) & s_t < 0 \end{cases},
     \qquad
-    u_t = p_t = \begin{cases} 0 & s_t < 0 \\ \eta_t \operatorname{sign}(g_t) & \text{else}
+    p_t = \begin{cases} 0 & s_t < 0 \\ \eta_t \operatorname{sign}(g_t) & \text{else}
     \end{cases}
 
-  with :math:`\eta_0` = ``learning_rate`` (the output is a step to be subtracted; ``rprop``
-  flips its sign). Riedmiller & Braun, "A direct adaptive method for faster backpropagation
+  and, as optax computes it, the output is the step stored by the previous update,
+  :math:`u_t = 0` if :math:`s_t < 0` else :math:`p_{t-1}` (so the first update is 0).
+  :math:`\eta_0` = ``learning_rate``; the output is a step to be subtracted (``rprop`` flips
+  its sign). Riedmiller & Braun, "A direct adaptive method for faster backpropagation
   learning: the RPROP algorithm", 1993; Igel & Hüsken, 2003.
 
   Args:
@@ -91,10 +93,12 @@ def scale_by_rprop(
     >>> from optax_like._src import sign
     >>> tx = sign.scale_by_rprop(learning_rate=1.0, eta_minus=0.5, eta_plus=2.0)
     >>> state = tx.init(jnp.zeros(2))
-    >>> u, state = tx.update(jnp.array([3.0, -1.0]), state)   # no history: step 1
+    >>> u, state = tx.update(jnp.array([3.0, -1.0]), state)   # no history: p = [1, -1]
+    >>> u.tolist()
+    [0.0, 0.0]
     >>> u, state = tx.update(jnp.array([1.0, 4.0]), state)    # same sign / sign change
-    >>> u.tolist(), state.step_sizes.tolist()
-    ([2.0, 0.0], [2.0, 0.5])
+    >>> u.tolist(), state.step_sizes.tolist(), state.prev_updates.tolist()
+    ([1.0, 0.0], [2.0, 0.5], [2.0, 0.0])
   """
   fn = 'scale_by_rprop'
   validation.check_range(learning_rate, 'learning_rate', low=0.0, fn=fn)
@@ -119,7 +123,9 @@ def scale_by_rprop(
                      min=min_step_size, max=max_step_size)
     new_step = jnp.where(s == 0, stepc, grown)
     new_prev = jnp.where(s < 0, jnp.zeros_like(gc), new_step * jnp.sign(gc))
-    return tree.cast(new_prev, tree.result_dtype(g)), new_step, new_prev
+    # optax returns the step stored by the previous update (zeroed after a sign change).
+    u = jnp.where(s < 0, jnp.zeros_like(prevc), prevc)
+    return tree.cast(u, tree.result_dtype(g)), new_step, new_prev
 
   def update_fn(updates, state, params=None):
     del params
