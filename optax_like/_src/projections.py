@@ -77,8 +77,9 @@ def projection_box(tree: Any, lower: Any, upper: Any) -> Any:
 
   Args:
     tree: the tree to project.
-    lower: the lower bound :math:`l`, a scalar or a tree like ``tree``.
-    upper: the upper bound :math:`u`, a scalar or a tree like ``tree``.
+    lower: the lower bound :math:`l`, a scalar or a tree like ``tree``. A scalar (or one
+      array) bounds every leaf; optax accepts it only for a single-leaf ``tree``.
+    upper: the upper bound :math:`u`, a scalar or a tree like ``tree``, as ``lower``.
 
   Returns:
     the projected tree.
@@ -87,8 +88,24 @@ def projection_box(tree: Any, lower: Any, upper: Any) -> Any:
     >>> import jax.numpy as jnp, optax_like as ox
     >>> ox.projections.projection_box(jnp.array([-2.0, 0.5, 3.0]), -1.0, 1.0).tolist()
     [-1.0, 0.5, 1.0]
+    >>> ox.projections.projection_box({'a': jnp.array(-2.0), 'b': jnp.array(3.0)}, -1.0, 1.0)
+    {'a': Array(-1., dtype=float32, weak_type=True), 'b': Array(1., dtype=float32, weak_type=True)}
   """
+  lower = _bound_like(lower, tree, 'lower')
+  upper = _bound_like(upper, tree, 'upper')
   return jax.tree.map(jnp.clip, tree, lower, upper)
+
+
+def _bound_like(bound: Any, tree: Any, name: str) -> Any:
+  """``bound`` as a tree like ``tree``: a single array or scalar is used for every leaf."""
+  structure = jax.tree.structure(tree)
+  bound_structure = jax.tree.structure(bound)
+  if bound_structure == structure:
+    return bound
+  if jax.tree_util.treedef_is_leaf(bound_structure) and bound is not None:
+    return jax.tree.map(lambda _: bound, tree)
+  raise ValueError(f'projection_box: `{name}` must be a scalar, an array, or a tree with the '
+                   f'structure of `tree` ({structure}), got {bound_structure}.')
 
 
 def projection_hypercube(tree: Any, scale: Any = 1) -> Any:
