@@ -49,9 +49,12 @@ def split_real_and_imaginary(
 ) -> base.GradientTransformation:
   r"""Runs ``inner`` on the real and imaginary parts of complex leaves as separate leaves.
 
-  Every complex leaf :math:`z` of the params and updates becomes
+  Every complex leaf of the params and updates becomes
   ``SplitRealAndImaginaryArrays(real=Re z, imaginary=Im z)``; real leaves pass unchanged.
-  The inner updates :math:`(a, b)` are joined back to :math:`a + i b`.
+  With :math:`T` the inner transformation:
+
+  .. math::
+    (a, b) = T(\operatorname{Re} g, \operatorname{Im} g), \qquad u = a + i\, b
 
   Args:
     inner: the transformation to run on the split tree.
