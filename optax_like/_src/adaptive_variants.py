@@ -625,17 +625,32 @@ def scale_by_novograd(
       raise
     gcs = _upcast_all(gs)
 
-    def nu_leaf(gc, n):
-      nc = tree.upcast(n)
-      sq_norm = jnp.linalg.norm(gc) ** 2
-      return jnp.where(first, sq_norm.astype(nc.dtype), (1 - b2) * sq_norm + b2 * nc)
+    # The first step initialises, later ones average. As in optax, the two cases are the
+    # branches of a ``lax.cond``: compiled even in an eager step, they round as optax's do.
+    def sq_norm(gc):
+      return jnp.linalg.norm(gc) ** 2
 
-    def mu_leaf(gc, p, m, n):
-      step = gc / (jnp.sqrt(n + eps_root) + eps) + weight_decay * tree.upcast(p)
-      return jnp.where(first, step, b1 * tree.upcast(m) + step)
+    def nu_first(gcs, nus):
+      return _lmap(lambda gc, n: sq_norm(gc).astype(tree.upcast(n).dtype), gcs, nus)
 
-    nu = _lmap(nu_leaf, gcs, nus)
-    mu = _lmap(mu_leaf, gcs, ps, mus, nu)
+    def nu_later(gcs, nus):
+      return _lmap(lambda gc, n: (1 - b2) * sq_norm(gc) + b2 * tree.upcast(n), gcs, nus)
+
+    def step(gc, p, n):
+      return gc / (jnp.sqrt(n + eps_root) + eps) + weight_decay * tree.upcast(p)
+
+    def first_mu(gc, p, m, n):   # in the dtype the later branch gives (cond needs both equal)
+      d = step(gc, p, n)
+      return d.astype(jnp.result_type(d, tree.upcast(m)))
+
+    def mu_first(gcs, ps, mus, nu):
+      return _lmap(first_mu, gcs, ps, mus, nu)
+
+    def mu_later(gcs, ps, mus, nu):
+      return _lmap(lambda gc, p, m, n: b1 * tree.upcast(m) + step(gc, p, n), gcs, ps, mus, nu)
+
+    nu = jax.lax.cond(first, nu_first, nu_later, gcs, nus)
+    mu = jax.lax.cond(first, mu_first, mu_later, gcs, ps, mus, nu)
     if mu_dtype is not None:   # optax returns the stored (cast) momentum as the update
       mu = _lmap(lambda m: tree.cast(m, mu_dtype), mu)
       new_updates = mu
