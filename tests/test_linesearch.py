@@ -225,6 +225,11 @@ def test_bad_inputs_name_the_argument():
     tx.update(-w, tx.init(w), w, value=f(w, w), grad=w, value_fn=f, batch=w, unused=1)
   with pytest.raises(TypeError, match='state'):
     tx.update(-w, ox.scale_by_adam().init(w), w, value=1.0, grad=w, value_fn=jnp.sum)
+  tree = {'a': jnp.ones(2), 'b': jnp.ones(1)}
+  bt = ox.scale_by_backtracking_linesearch(3)
+  with pytest.raises(ValueError, match=r"\['c'\]"):
+    bt.update({'a': jnp.ones(2), 'c': jnp.ones(1)}, bt.init(tree), tree, value=1.0, grad=tree,
+              value_fn=lambda p: p['a'].sum())
 
 
 def test_verbose_failure_prints_optax_diagnostics(capfd):

@@ -229,6 +229,8 @@ def scale_by_backtracking_linesearch(
   def update_fn(updates, state, params, *, value, grad, value_fn, **extra_args):
     validation.check_state(state, ScaleByBacktrackingLinesearchState, fn)
     validation.require_params(params, fn)
+    validation.check_same_structure(updates, params, 'updates', 'params', fn)
+    validation.check_same_structure(grad, params, 'grad', 'params', fn)
     fn_kwargs = _split_value_fn_kwargs(value_fn, extra_args, fn)
     objective = functools.partial(value_fn, **fn_kwargs)
     # d/d eta f(w + eta u) at 0; negative for a descent direction.
@@ -619,6 +621,8 @@ def scale_by_zoom_linesearch(
   def update_fn(updates, state, params, *, value, grad, value_fn, **extra_args):
     validation.check_state(state, ScaleByZoomLinesearchState, fn)
     validation.require_params(params, fn)
+    validation.check_same_structure(updates, params, 'updates', 'params', fn)
+    validation.check_same_structure(grad, params, 'grad', 'params', fn)
     fn_kwargs = _split_value_fn_kwargs(value_fn, extra_args, fn)
     value_and_grad_fn = functools.partial(jax.value_and_grad(value_fn), **fn_kwargs)
 
