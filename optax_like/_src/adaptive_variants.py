@@ -100,8 +100,8 @@ def _check_common(fn: str, **hyper: Any) -> None:
       _check_decay(value, name, fn, corrected=False)
     elif kind == 'nonneg':
       _check_nonnegative(value, name, fn)
-    else:
-      validation.check_range(value, name, fn=fn)
+    else:   # any finite number (a schedule or a traced value is checked where it is used)
+      validation.check_range(value, name, low=-float('inf'), high=float('inf'), fn=fn)
 
 
 # ----------------------------------------------------------------------------
