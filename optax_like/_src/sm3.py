@@ -51,9 +51,9 @@ def _along(v: jax.Array, ndim: int, axis: int) -> jax.Array:
 def _reject_complex_and_scalars(params: Any, fn: str) -> None:
   for path, x in jax.tree_util.tree_flatten_with_path(params)[0]:
     where = jax.tree_util.keystr(path) or 'the root'
-    if jnp.iscomplexobj(x):
+    if jnp.issubdtype(x.dtype, jnp.complexfloating):
       raise ValueError(f'{fn}: complex parameters are not supported (at {where}).')
-    if jnp.ndim(x) == 0:
+    if len(x.shape) == 0:
       # optax fails with an IndexError on such a leaf: a scalar has no axis to cover it.
       raise ValueError(f'{fn}: every parameter needs at least one axis; got a scalar at '
                        f'{where} (reshape it to shape (1,)).')
