@@ -225,9 +225,12 @@ def test_hand_values_radam_switches_at_the_threshold():
     m, v = (1 - b1) * g + b1 * m, (1 - b2) * g * g + b2 * v
     m_hat, v_hat = m / (1 - b1 ** t), v / (1 - b2 ** t)
     rho = rho_inf - 2 * t * b2 ** t / (1 - b2 ** t)
-    r = np.sqrt((rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho))
     switched.append(rho >= threshold)
-    expected.append(r * m_hat / (np.sqrt(v_hat) + 1e-8) if rho >= threshold else m_hat)
+    if rho >= threshold:
+      r = np.sqrt((rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho))
+      expected.append(r * m_hat / (np.sqrt(v_hat) + 1e-8))
+    else:
+      expected.append(m_hat)
   assert not switched[0] and switched[-1]   # both branches are exercised
   np.testing.assert_allclose(_ours(ox.scale_by_radam(b1, b2, threshold=threshold)), expected,
                              rtol=1e-5)

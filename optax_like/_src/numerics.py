@@ -50,11 +50,12 @@ def _map_updates(f, updates: Any, moments_tree: Any) -> Any:
                       is_leaf=tree.is_none)
 
 
-def _power(x: jax.Array, order: Any) -> jax.Array:
-  # An integral order as a Python int keeps ``x ** 2`` an integer power (x * x), as optax's.
-  if isinstance(order, float) and order.is_integer():
-    order = int(order)
-  return x ** order
+def _half_power(x: jax.Array, order: Any) -> jax.Array:
+  """``x ** (order / 2)``; an integral half order as an int (an integer power, as optax's)."""
+  half = order / 2
+  if isinstance(half, float) and half.is_integer():
+    half = int(half)
+  return x ** half
 
 
 def update_moment(updates: Any, moments: Any, decay: chex.Numeric, order: Any) -> Any:  # pylint: disable=redefined-outer-name
@@ -82,7 +83,7 @@ def update_moment(updates: Any, moments: Any, decay: chex.Numeric, order: Any) -
   """
   def leaf(g, t):
     gc, tc = tree.upcast(g), tree.upcast(t)
-    return moments_lib.update_moment(_power(gc, order), tc, decay).astype(
+    return moments_lib.update_moment(gc ** order, tc, decay).astype(
         _out_dtype(g, t, decay))
   return _map_updates(leaf, updates, moments)
 
@@ -115,8 +116,8 @@ def update_moment_per_elem_norm(updates: Any, moments: Any, decay: chex.Numeric,
   """
   def modulus_power(gc):
     if not jnp.iscomplexobj(gc):
-      return _power(gc, order)
-    return _power(tree.abs_sq(gc), order / 2)
+      return gc ** order
+    return _half_power(tree.abs_sq(gc), order)
 
   def leaf(g, t):
     gc, tc = tree.upcast(g), tree.upcast(t)
