@@ -13,7 +13,10 @@ A small MLP (``--sizes 32,64,64,10``, batch ``--batch 32``, tanh) is trained by:
   ``keras.minimize``: ``opt.minimize(loss_fn, vars)`` (the loss is traced each call, so the
   new batch is read; the compiled program is reused);
   ``jit grad + keras.apply``: gradients from a jitted ``jax.grad``, then ``apply_gradients``;
-  ``tf-keras minimize (eager)``.
+  ``tf-keras minimize (eager)``;
+  ``keras.function(minimize)``: ``@optax_like.keras.function def train_step(x, y):
+  opt.minimize(lambda: loss(x, y), vars)`` (one compiled program per input signature, the
+  Variables as state). The apply group has ``keras.function(apply_gradients)`` likewise.
 
 Contenders alternate round by round (the order rotates every round); each round times
 ``--calls`` calls of every contender (ending with ``block_until_ready``), and the table gives
@@ -174,10 +177,35 @@ def build_contenders(args, tf_mod) -> Dict[str, Dict[str, Callable[[], Any]]]:
     gopt.apply_gradients(zip(g, gvars))
     return [v.value() for v in gvars]
 
+  # optax_like.keras.function: the train step compiled once (tf.function's habit).
+  fvars = [K.Variable(w) for w in weights]
+  fopt = KERAS[args.optimizer](K)
+
+  @K.function
+  def train_step(x, y):
+    fopt.minimize(lambda: jnp.mean((mlp(fvars, x, jnp.tanh) - y) ** 2), fvars)
+
+  def run_function_min():
+    x, y = next_batch()
+    train_step(x, y)
+    return [v.value() for v in fvars]
+
+  avars = [K.Variable(w) for w in weights]
+  aopt = KERAS[args.optimizer](K)
+
+  @K.function
+  def apply_step(gs):
+    aopt.apply_gradients(zip(gs, avars))
+
+  def run_function_apply():
+    apply_step(jgrads)
+    return [v.value() for v in avars]
+
   groups = {
-      'apply': {'optax (jit)': run_optax_apply, 'keras.apply_gradients': run_keras_apply},
-      'minimize': {'optax (jit)': run_optax_min, 'keras.minimize': run_keras_min,
-                   'jit grad + keras.apply': run_grad_apply},
+      'apply': {'optax (jit)': run_optax_apply, 'keras.apply_gradients': run_keras_apply,
+                'keras.function(apply_gradients)': run_function_apply},
+      'minimize': {'optax (jit)': run_optax_min, 'keras.function(minimize)': run_function_min,
+                   'keras.minimize': run_keras_min, 'jit grad + keras.apply': run_grad_apply},
   }
 
   if tf_mod is not None:

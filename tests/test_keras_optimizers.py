@@ -751,7 +751,7 @@ def test_lars_matches_tensorflow_variable_names():
 
 def test_base_optimizer_is_abstract_and_public_docs():
   opt = K.Optimizer('base')
-  with pytest.raises(NotImplementedError, match='Subclasses define `_build_chain`'):
+  with pytest.raises(NotImplementedError, match='_resource_apply_dense'):
     opt.apply_gradients([(np.ones(1, np.float32), K.Variable(np.zeros(1, np.float32)))])
   for obj in (K.Variable, K.IndexedSlices, K.Optimizer, K.SGD, K.Adam, K.RMSprop, K.LARS,
               K.Optimizer.minimize, K.Optimizer.apply_gradients, K.Optimizer.get_weights):

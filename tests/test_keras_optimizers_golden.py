@@ -25,14 +25,20 @@ import pytest
 from optax_like import keras as K
 from differential import ErrorLog
 
-DATA = json.loads((pathlib.Path(__file__).parent / 'data' / 'keras_golden.json').read_text())
-CASES = {case['name']: case for case in DATA['cases']}
+_DIR = pathlib.Path(__file__).parent / 'data'
+DATA = json.loads((_DIR / 'keras_golden.json').read_text())
+# Adagrad, Adadelta, Adamax, Nadam and Ftrl (the same generator, a second file).
+MORE = json.loads((_DIR / 'keras_golden_more.json').read_text())
+CASES = {case['name']: case for case in DATA['cases'] + MORE['cases']}
 NAMES = sorted(CASES)
 # Compiled replays: one or more per optimizer family and feature (sparse, None grads, float64).
 JIT = {'sgd_momentum_nesterov', 'sgd_sparse_momentum', 'sgd_clipvalue_global_clipnorm',
        'sgd_schedule_cosine_warmup', 'adam_amsgrad', 'adam_sparse', 'adam_none_grads_late_var',
        'adam_float64', 'rmsprop_centered_momentum', 'rmsprop_sparse', 'rmsprop_none_grads_late_var',
-       'lars_separate_excludes', 'lars_popular_weight_decay', 'lars_float64'}
+       'lars_separate_excludes', 'lars_popular_weight_decay', 'lars_float64',
+       'adagrad_sparse', 'adagrad_schedule', 'adadelta_none_grads', 'adadelta_sparse',
+       'adamax_sparse', 'adamax_float64', 'nadam_sparse', 'nadam_none_grads', 'nadam_float64',
+       'ftrl_sparse_shrinkage', 'ftrl_l1_l2', 'ftrl_float64', 'ftrl_schedule'}
 RTOL, ATOL = 1e-6, 1e-7
 # The worst deviation from real tf.keras per optimizer (trajectories, get_weights), for the
 # terminal summary; relative errors count entries >= 1e-4.
@@ -129,10 +135,15 @@ def test_jit_matches_eager(name):
 
 def test_golden_covers_every_feature():
   kinds = {case['optimizer'] for case in CASES.values()}
-  assert kinds == {'SGD', 'Adam', 'RMSprop', 'LARS'}
-  sparse = [n for n, c in CASES.items()
-            if any(isinstance(g, dict) for step in c['grads'] for g in step)]
-  with_none = [n for n, c in CASES.items() if any(g is None for step in c['grads'] for g in step)]
-  assert len(CASES) >= 80 and len(sparse) >= 9 and len(with_none) >= 3
-  assert any(c['dtype'] == 'float64' for c in CASES.values())
+  assert kinds == {'SGD', 'Adam', 'RMSprop', 'LARS', 'Adagrad', 'Adadelta', 'Adamax', 'Nadam',
+                   'Ftrl'}
+  for kind in kinds - {'LARS'}:   # tf-models LARS has no sparse path
+    mine = [c for c in CASES.values() if c['optimizer'] == kind]
+    assert any(isinstance(g, dict) for c in mine for step in c['grads'] for g in step), kind
+    assert any(g is None for c in mine for step in c['grads'] for g in step), kind
+    assert any(c['dtype'] == 'float64' for c in mine), kind
+    assert any(isinstance(c['kwargs'].get('learning_rate'), dict) or c['kwargs'].get('decay')
+               for c in mine), kind
+    assert any(set(c['kwargs']) & {'clipvalue', 'clipnorm', 'global_clipnorm'} for c in mine), kind
+  assert len(CASES) >= 125
 

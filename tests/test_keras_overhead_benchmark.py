@@ -16,6 +16,7 @@ def test_keras_overhead_benchmark_runs(capsys, tmp_path):
                        '--json', str(out)])
   text = capsys.readouterr().out
   for name in ('optax (jit)', 'keras.apply_gradients', 'keras.minimize',
+               'keras.function(minimize)', 'keras.function(apply_gradients)',
                'jit grad + keras.apply', 'tf-keras columns skipped: disabled by --no-tf'):
     assert name in text
   assert out.exists()

@@ -42,6 +42,7 @@ NUMPY_SEED = 0
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_VENV = REPO / ".venv-golden"
 DEFAULT_OUT = REPO / "tests" / "data" / "keras_golden.json"
+DEFAULT_OUT_MORE = REPO / "tests" / "data" / "keras_golden_more.json"
 SCRIPT_REL = "tools/gen_keras_golden.py"
 STAGE_ENV = "KERAS_GOLDEN_STAGE2"
 
@@ -324,6 +325,94 @@ def build_cases() -> list:
     return cs
 
 
+def build_more_cases() -> list:
+    """tf.keras 2's other legacy optimizers (written to ``keras_golden_more.json``).
+
+    The numpy model of ``verify`` covers SGD/Adam/RMSprop/LARS only; these cases are checked
+    by replaying them through ``optax_like.keras`` (tests/test_keras_more_golden.py).
+    """
+    SP = dict(variables=(EMB, BIAS), sparse=[0])
+    NONE = dict(variables=(KERNEL, BIAS, CONV), none_at={1: [1, 4], 2: [0, 1]})
+    EXP = sched("ExponentialDecay", initial_learning_rate=0.05, decay_steps=2, decay_rate=0.5)
+    PW = sched("PiecewiseConstantDecay", boundaries=[1, 3], values=[0.1, 0.05, 0.01])
+    cs = []
+    cs += [
+        C("adagrad_default", "Adagrad", {}),
+        C("adagrad_lr", "Adagrad", {"learning_rate": 0.1}),
+        C("adagrad_init_eps", "Adagrad",
+          {"learning_rate": 0.1, "initial_accumulator_value": 0.0, "epsilon": 1e-3}),
+        C("adagrad_decay", "Adagrad", {"learning_rate": 0.1, "decay": 0.2}),
+        C("adagrad_schedule", "Adagrad", {"learning_rate": EXP}),
+        C("adagrad_clipnorm", "Adagrad", {"learning_rate": 0.1, "clipnorm": 1.0}, scales=MIXED),
+        C("adagrad_float64", "Adagrad", {"learning_rate": 0.1}, dtype="float64"),
+        C("adagrad_sparse", "Adagrad", {"learning_rate": 0.1}, **SP),
+        C("adagrad_none_grads", "Adagrad", {"learning_rate": 0.1}, **NONE),
+    ]
+    cs += [
+        C("adadelta_default", "Adadelta", {}),
+        C("adadelta_lr_rho", "Adadelta", {"learning_rate": 1.0, "rho": 0.9}),
+        C("adadelta_eps", "Adadelta", {"learning_rate": 1.0, "epsilon": 1e-3}, scales=SHRINK),
+        C("adadelta_schedule", "Adadelta", {"learning_rate": PW}),
+        C("adadelta_clipvalue", "Adadelta", {"learning_rate": 1.0, "clipvalue": 0.5},
+          scales=MIXED),
+        C("adadelta_float64", "Adadelta", {"learning_rate": 1.0}, dtype="float64"),
+        C("adadelta_sparse", "Adadelta", {"learning_rate": 1.0}, **SP),
+        C("adadelta_none_grads", "Adadelta", {"learning_rate": 1.0}, **NONE),
+    ]
+    cs += [
+        C("adamax_default", "Adamax", {}),
+        C("adamax_lr", "Adamax", {"learning_rate": 0.01}),
+        C("adamax_betas_eps", "Adamax",
+          {"learning_rate": 0.01, "beta_1": 0.5, "beta_2": 0.9, "epsilon": 1e-3}, scales=SHRINK),
+        C("adamax_decay", "Adamax", {"learning_rate": 0.01, "decay": 0.1}),
+        C("adamax_schedule", "Adamax", {"learning_rate": EXP}),
+        C("adamax_global_clipnorm", "Adamax", {"learning_rate": 0.01, "global_clipnorm": 1.0},
+          variables=(KERNEL, BIAS, SCALAR), scales=MIXED),
+        C("adamax_float64", "Adamax", {"learning_rate": 0.01}, dtype="float64"),
+        C("adamax_sparse", "Adamax", {"learning_rate": 0.01}, scales=SHRINK, **SP),
+        C("adamax_none_grads", "Adamax", {"learning_rate": 0.01}, **NONE),
+    ]
+    cs += [
+        C("nadam_default", "Nadam", {}),
+        C("nadam_lr", "Nadam", {"learning_rate": 0.01}),
+        C("nadam_betas_eps", "Nadam",
+          {"learning_rate": 0.01, "beta_1": 0.5, "beta_2": 0.9, "epsilon": 1e-3}),
+        C("nadam_schedule_decay", "Nadam", {"learning_rate": 0.01, "schedule_decay": 0.05}),
+        C("nadam_decay_ignored", "Nadam", {"learning_rate": 0.01, "decay": 0.5}),
+        C("nadam_clipnorm", "Nadam", {"learning_rate": 0.01, "clipnorm": 1.0}, scales=MIXED),
+        C("nadam_float64", "Nadam", {"learning_rate": 0.01}, dtype="float64"),
+        C("nadam_sparse", "Nadam", {"learning_rate": 0.01}, **SP),
+        C("nadam_none_grads", "Nadam", {"learning_rate": 0.01}, **NONE),
+    ]
+    cs += [
+        C("ftrl_default", "Ftrl", {}),
+        C("ftrl_lr", "Ftrl", {"learning_rate": 0.1}),
+        C("ftrl_l1_l2", "Ftrl", {"learning_rate": 0.1, "l1_regularization_strength": 0.05,
+                                 "l2_regularization_strength": 0.1}),
+        C("ftrl_power", "Ftrl", {"learning_rate": 0.1, "learning_rate_power": -0.7,
+                                 "initial_accumulator_value": 0.5}),
+        C("ftrl_power_zero", "Ftrl", {"learning_rate": 0.1, "learning_rate_power": 0.0}),
+        C("ftrl_beta", "Ftrl", {"learning_rate": 0.1, "beta": 0.5,
+                                "l1_regularization_strength": 0.01}),
+        C("ftrl_shrinkage", "Ftrl", {"learning_rate": 0.1,
+                                     "l2_shrinkage_regularization_strength": 0.05,
+                                     "l1_regularization_strength": 0.01}),
+        C("ftrl_decay", "Ftrl", {"learning_rate": 0.1, "decay": 0.2}),
+        C("ftrl_schedule", "Ftrl", {"learning_rate": EXP}),
+        C("ftrl_clipvalue", "Ftrl", {"learning_rate": 0.1, "clipvalue": 0.5}, scales=MIXED),
+        C("ftrl_float64", "Ftrl", {"learning_rate": 0.1, "l1_regularization_strength": 0.01},
+          dtype="float64"),
+        C("ftrl_sparse", "Ftrl", {"learning_rate": 0.1, "l1_regularization_strength": 0.01},
+          **SP),
+        C("ftrl_sparse_shrinkage", "Ftrl",
+          {"learning_rate": 0.1, "l2_shrinkage_regularization_strength": 0.05}, **SP),
+        C("ftrl_none_grads", "Ftrl", {"learning_rate": 0.1}, **NONE),
+    ]
+    names = [c["name"] for c in cs] + [c["name"] for c in build_cases()]
+    assert len(names) == len(set(names)), "duplicate case names"
+    return cs
+
+
 # --------------------------------------------------------------------------
 # Stage 2: record from TensorFlow.
 # --------------------------------------------------------------------------
@@ -384,10 +473,10 @@ def run_case(case, tf, tf_keras, LARS, np):
         if isinstance(v, dict) and "schedule" in v:
             v = getattr(tf_keras.optimizers.schedules, v["schedule"])(**v["config"])
         kwargs[k] = v
-    cls = {"SGD": tf_keras.optimizers.legacy.SGD,
-           "Adam": tf_keras.optimizers.legacy.Adam,
-           "RMSprop": tf_keras.optimizers.legacy.RMSprop,
-           "LARS": LARS}[case["optimizer"]]
+    legacy = tf_keras.optimizers.legacy
+    cls = {"SGD": legacy.SGD, "Adam": legacy.Adam, "RMSprop": legacy.RMSprop, "LARS": LARS,
+           "Adagrad": legacy.Adagrad, "Adadelta": legacy.Adadelta, "Adamax": legacy.Adamax,
+           "Nadam": legacy.Nadam, "Ftrl": legacy.Ftrl}[case["optimizer"]]
     opt = cls(**kwargs)
 
     tvars = [tf.Variable(a, name=name, dtype=dt)
@@ -462,9 +551,15 @@ def generate(args) -> None:
     LARS, lars_path = load_lars_class()
     assert issubclass(LARS, tf_keras.optimizers.legacy.Optimizer)
 
-    cases = build_cases()
-    if args.only:
-        cases = [c for c in cases if any(s in c["name"] for s in args.only)]
+    for out_path, cases in ((Path(args.out), build_cases()),
+                            (Path(args.out_more), build_more_cases())):
+        if args.only:
+            cases = [c for c in cases if any(s in c["name"] for s in args.only)]
+        write_cases(cases, out_path, args, tf, tf_keras, LARS, np, md, platform, lars_path)
+
+
+def write_cases(cases, out, args, tf, tf_keras, LARS, np, md, platform, lars_path):
+    del lars_path
     results = []
     for case in cases:
         results.append(run_case(case, tf, tf_keras, LARS, np))
@@ -485,7 +580,6 @@ def generate(args) -> None:
         },
         "cases": results,
     }
-    out = Path(args.out)
     dump(data, out)
     print(f"[golden] wrote {len(results)} cases to {out} "
           f"({out.stat().st_size / 1024:.1f} KiB)", flush=True)
@@ -503,8 +597,8 @@ def graph_check(cases, results, tf, tf_keras, LARS, np):
         inits, grads = make_inputs(case, np)
         kwargs = {k: (getattr(tf_keras.optimizers.schedules, v["schedule"])(**v["config"])
                       if isinstance(v, dict) else v) for k, v in case["kwargs"].items()}
-        cls = {"SGD": tf_keras.optimizers.legacy.SGD, "Adam": tf_keras.optimizers.legacy.Adam,
-               "RMSprop": tf_keras.optimizers.legacy.RMSprop, "LARS": LARS}[case["optimizer"]]
+        cls = (LARS if case["optimizer"] == "LARS"
+               else getattr(tf_keras.optimizers.legacy, case["optimizer"]))
         opt = cls(**kwargs)
         tvars = [tf.Variable(a, name=n, dtype=dt) for a, (n, _, _) in zip(inits, case["variables"])]
 
@@ -874,6 +968,8 @@ def verify(path: Path) -> int:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default=str(DEFAULT_OUT))
+    ap.add_argument("--out-more", default=str(DEFAULT_OUT_MORE),
+                    help="the Adagrad/Adadelta/Adamax/Nadam/Ftrl cases")
     ap.add_argument("--venv", default=str(DEFAULT_VENV))
     ap.add_argument("--no-bootstrap", action="store_true",
                     help="run with the current interpreter (TF already installed)")

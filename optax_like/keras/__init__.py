@@ -2,9 +2,12 @@
 
 * ``Variable`` / ``IndexedSlices``: mutable JAX arrays and sparse gradients
   (``optax_like.keras.variables``).
-* ``SGD``, ``Adam``, ``RMSprop`` (tf.keras 2's legacy optimizers) and ``LARS`` (tf-models),
+* ``SGD``, ``Adam``, ``RMSprop``, ``Adagrad``, ``Adadelta``, ``Adamax``, ``Nadam``, ``Ftrl``
+  (tf.keras 2's legacy optimizers) and ``LARS`` (tf-models),
   with ``minimize``, ``apply_gradients``, slots, ``get_weights``/``set_weights`` and configs,
   giving tf.keras's numbers (``optax_like.keras.optimizers``).
+* ``function``: a train step compiled once per input signature, with the Variables it reads
+  and writes as state (``tf.function``'s habit; ``optax_like.keras.function``).
 * ``schedules``: the tf.keras 2 learning-rate schedule classes (``ExponentialDecay``,
   ``PiecewiseConstantDecay``, ...), computed in float32 like Keras and usable directly as
   optax-style schedules of the step count.
@@ -23,8 +26,11 @@ Example:
 """
 
 from optax_like.keras import optimizers, schedules
-from optax_like.keras.optimizers import LARS, SGD, Adam, Optimizer, RMSprop
+from optax_like.keras.function import function
+from optax_like.keras.optimizers import (LARS, SGD, Adadelta, Adagrad, Adam, Adamax, Ftrl, Nadam,
+                                         Optimizer, RMSprop)
 from optax_like.keras.variables import IndexedSlices, Variable
 
-__all__ = ['Variable', 'IndexedSlices', 'Optimizer', 'SGD', 'Adam', 'RMSprop', 'LARS',
-           'optimizers', 'schedules']
+__all__ = ['Variable', 'IndexedSlices', 'Optimizer', 'SGD', 'Adam', 'RMSprop', 'LARS', 'Adagrad',
+           'Adadelta', 'Adamax', 'Nadam', 'Ftrl',
+           'optimizers', 'schedules', 'function']

@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 import operator
 import re
+import threading
 from typing import Any, Callable, Optional, Sequence, Tuple
 
 import jax
@@ -28,6 +29,14 @@ from optax_like._src import tree as tree_lib
 __all__ = ['Variable', 'IndexedSlices']
 
 _UIDS = itertools.count(1)
+
+# While ``optax_like.keras.function`` traces a step, every Variable read and write of this
+# thread goes through its ``_StateContext`` (the Variables are the step's state).
+_STATE = threading.local()
+
+
+def _context():
+  return getattr(_STATE, 'ctx', None)
 
 VARIABLE_IN_JAX_FUNCTION = (
     'a Variable was passed to a JAX function (e.g. `jnp.dot(x, w)`, `jax.nn.relu(w)`). JAX '
@@ -90,6 +99,21 @@ class Variable:
   """
 
   __array_priority__ = 100  # NumPy defers ``ndarray <op> Variable`` to our reflected methods.
+
+  @property
+  def _value(self) -> Any:
+    ctx = getattr(_STATE, 'ctx', None)
+    if ctx is not None:
+      return ctx.read(self)
+    return self._v
+
+  @_value.setter
+  def _value(self, x: Any) -> None:
+    ctx = getattr(_STATE, 'ctx', None)
+    if ctx is not None and '_v' in self.__dict__:
+      ctx.write(self, x)
+    else:
+      self._v = x
 
   def __init__(self, initial_value: Any, name: Optional[str] = None, trainable: bool = True,
                dtype: Any = None, constraint: Optional[Callable[[jax.Array], jax.Array]] = None,
@@ -162,10 +186,36 @@ class Variable:
     self._value = self._check_new_value(self._value - _unwrap(delta), 'assign_sub')
     return self
 
+  def scatter_add(self, sparse_delta: 'IndexedSlices', use_locking: Any = None,
+                  name: Any = None) -> 'Variable':
+    """``self[indices] += values`` for an ``IndexedSlices`` (repeated indices add up)."""
+    del use_locking, name
+    return self.assign(self._value.at[jnp.asarray(sparse_delta.indices)].add(
+        jnp.asarray(sparse_delta.values).astype(self.dtype), mode='drop'))
+
+  def scatter_sub(self, sparse_delta: 'IndexedSlices', use_locking: Any = None,
+                  name: Any = None) -> 'Variable':
+    """``self[indices] -= values`` for an ``IndexedSlices`` (repeated indices add up)."""
+    del use_locking, name
+    return self.assign(self._value.at[jnp.asarray(sparse_delta.indices)].add(
+        -jnp.asarray(sparse_delta.values).astype(self.dtype), mode='drop'))
+
+  def scatter_update(self, sparse_delta: 'IndexedSlices', use_locking: Any = None,
+                     name: Any = None) -> 'Variable':
+    """``self[indices] = values`` for an ``IndexedSlices``."""
+    del use_locking, name
+    return self.assign(self._value.at[jnp.asarray(sparse_delta.indices)].set(
+        jnp.asarray(sparse_delta.values).astype(self.dtype), mode='drop'))
+
   # -- metadata --------------------------------------------------------------------------
   @property
   def name(self) -> str:
     return self._name
+
+  @property
+  def device(self) -> str:
+    """``''``: JAX places arrays itself (a key for ``apply_state``, as ``tf.Variable.device``)."""
+    return ''
 
   @property
   def shape(self) -> Tuple[int, ...]:

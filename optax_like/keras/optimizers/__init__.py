@@ -68,15 +68,23 @@ from __future__ import annotations
 import types
 
 from optax_like.keras import schedules
+from optax_like.keras.optimizers.adadelta import Adadelta
+from optax_like.keras.optimizers.adagrad import Adagrad
 from optax_like.keras.optimizers.adam import Adam
+from optax_like.keras.optimizers.adamax import Adamax
 from optax_like.keras.optimizers.base import Optimizer
+from optax_like.keras.optimizers.ftrl import Ftrl
 from optax_like.keras.optimizers.lars import LARS
+from optax_like.keras.optimizers.nadam import Nadam
 from optax_like.keras.optimizers.programs import _PROGRAMS, _STATS, _jaxpr_fingerprint
 from optax_like.keras.optimizers.registry import deserialize, get, serialize
 from optax_like.keras.optimizers.rmsprop import RMSprop
 from optax_like.keras.optimizers.sgd import SGD
 
-__all__ = ['Optimizer', 'SGD', 'Adam', 'RMSprop', 'LARS', 'schedules', 'legacy', 'get',
+__all__ = ['Optimizer', 'SGD', 'Adam', 'RMSprop', 'LARS', 'Adagrad', 'Adadelta', 'Adamax',
+           'Nadam', 'Ftrl', 'schedules', 'legacy', 'get',
            'serialize', 'deserialize']
 
-legacy = types.SimpleNamespace(Optimizer=Optimizer, SGD=SGD, Adam=Adam, RMSprop=RMSprop)
+legacy = types.SimpleNamespace(Optimizer=Optimizer, SGD=SGD, Adam=Adam, RMSprop=RMSprop,
+                               Adagrad=Adagrad, Adadelta=Adadelta, Adamax=Adamax, Nadam=Nadam,
+                               Ftrl=Ftrl)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import functools
+import inspect
 import threading
 import warnings
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
@@ -45,6 +46,15 @@ def _serialized(method: Callable) -> Callable:
   return locked
 
 
+def _takes_apply_state(fn: Callable) -> bool:
+  """Keras 2 passes ``apply_state`` only to methods that declare it (or ``**kwargs``)."""
+  try:
+    params = inspect.signature(fn).parameters.values()
+  except (TypeError, ValueError):
+    return True
+  return any(p.name == 'apply_state' or p.kind == p.VAR_KEYWORD for p in params)
+
+
 def _check_unique(variables: Sequence[Variable]) -> None:
   """One step updates each variable once (Keras would apply a repeated pair twice in turn)."""
   if len({v._uid for v in variables}) != len(variables):  # pylint: disable=protected-access
@@ -74,9 +84,15 @@ class Optimizer:
     **kwargs: ``clipvalue``, ``clipnorm``, ``global_clipnorm``, ``lr`` (deprecated alias of
       ``learning_rate``), ``decay`` (inverse-time decay: ``lr / (1 + decay * iterations)``).
 
-  Subclasses define the update by ``_build_chain(cfg, hypers)`` (a ``GradientTransformation``
-  from traced hyperparameters), ``_create_slots``, ``_SLOT_MAP`` (chain state field ->
-  (slot, sign)), ``_step_slot_names``, ``_static_config`` and ``_step_hypers``.
+  A user-defined optimizer follows tf.keras 2's recipe: subclass, create slots in
+  ``_create_slots(var_list)`` with ``add_slot``, override ``_resource_apply_dense(grad, var,
+  apply_state)`` (and ``_resource_apply_sparse(grad, var, indices, apply_state)``) updating
+  ``var`` and its slots (``get_slot``) with ``assign``/``assign_sub``, read hyperparameters
+  with ``_get_hyper(name, dtype)``/``_decayed_lr(dtype)`` (set with ``_set_hyper``), and
+  ``get_config``. The methods run inside the compiled step with every Variable bound to the
+  step's values; what they assign is the step's result (see ``_resource_apply_dense``). The
+  built-in optimizers instead give their update as a chain of functional transforms
+  (``_build_chain``) with a slot mapping (``_SLOT_MAP``: chain state field -> (slot, sign)).
 
   Example:
     >>> from optax_like.keras import SGD, Variable
@@ -274,6 +290,8 @@ class Optimizer:
       self._set_hyper(name, value)
     else:
       object.__setattr__(self, name, value)
+      # Plain attributes may be read by a user-defined optimizer's traced methods.
+      self.__dict__['_attr_version'] = self.__dict__.get('_attr_version', 0) + 1
     # Any attribute change may change the compiled step (epsilon, nesterov, clipping, a
     # schedule...): the cached step configuration is rebuilt on the next apply.
     self.__dict__['_config_version'] = self.__dict__.get('_config_version', 0) + 1
@@ -398,9 +416,10 @@ class Optimizer:
     weight = slot_dict.get(slot_name)
     if weight is None:
       slot_shape = tuple(var.shape if shape is None else shape)
-      value = _initial_value(initializer, slot_shape, var.dtype, like=var._value)  # pylint: disable=protected-access
+      with jax.ensure_compile_time_eval():   # concrete, even while a step is traced
+        value = _initial_value(initializer, slot_shape, var.dtype, like=var._v)  # pylint: disable=protected-access
       if tuple(value.shape) == tuple(var.shape):
-        value = _keep_placement(value, var._value)  # slots split like their variable  # pylint: disable=protected-access
+        value = _keep_placement(value, var._v)  # slots split like their variable  # pylint: disable=protected-access
       weight = Variable(value, name=f'{var._shared_name}/{slot_name}', trainable=False)  # pylint: disable=protected-access
       slot_dict[slot_name] = weight
       self._weights.append(weight)
@@ -419,7 +438,8 @@ class Optimizer:
     """A new Variable owned by the optimizer (not part of ``weights``, as in Keras)."""
     del synchronization, aggregation
     dtype = jnp.float32 if dtype is None else dtype
-    value = _initial_value(initializer, tuple(shape), dtype)
+    with jax.ensure_compile_time_eval():
+      value = _initial_value(initializer, tuple(shape), dtype)
     return Variable(value, name=name, trainable=True if trainable is None else trainable)
 
   def _create_slots(self, var_list: Sequence[Variable]) -> None:
@@ -518,13 +538,116 @@ class Optimizer:
 
   def _step_hypers(self) -> Dict[str, Any]:
     hypers = {}
+    if self._uses_recipe():
+      # Every hyperparameter but a schedule (evaluated in the step at ``iterations``) is an
+      # input: changing one never recompiles.
+      for name, value in self._hyper.items():
+        if not (isinstance(value, schedules.LearningRateSchedule)
+                or (name == 'learning_rate' and _is_schedule(value))):
+          hypers[name] = self._hyper_input(name)
+      return hypers
     if 'learning_rate' in self._hyper and self._lr_schedule() is None:
       hypers['learning_rate'] = self._hyper_input('learning_rate')
     return hypers
 
   @classmethod
   def _build_chain(cls, cfg: _StepConfig, hypers: Dict[str, Any]) -> base.GradientTransformation:
-    raise NotImplementedError('Subclasses define `_build_chain`.')
+    """The built-in optimizers' update as a chain of functional transforms (see ``sgd.py``)."""
+    raise NotImplementedError(
+        f'{cls.__name__} defines no update: a subclass of Optimizer overrides '
+        '`_resource_apply_dense(grad, var, apply_state)` (and `_resource_apply_sparse(grad, var, '
+        'indices, apply_state)` for IndexedSlices gradients), creating its slots in '
+        '`_create_slots(var_list)` with `add_slot`, as in tf.keras 2.')
+
+  # -- user-defined optimizers: tf.keras 2's recipe ---------------------------------------
+  @classmethod
+  def _uses_recipe(cls) -> bool:
+    """Whether the update is the class's ``_resource_apply_*`` methods (not a chain)."""
+    return (getattr(cls._build_chain, '__func__', None) is Optimizer._build_chain.__func__
+            and (cls._resource_apply_dense is not Optimizer._resource_apply_dense
+                 or cls._resource_apply_sparse is not Optimizer._resource_apply_sparse
+                 or cls._resource_apply_sparse_duplicate_indices
+                 is not Optimizer._resource_apply_sparse_duplicate_indices))
+
+  def _resource_apply_dense(self, grad: jax.Array, handle: Variable,
+                            apply_state: Optional[Dict[Any, Dict[str, Any]]] = None) -> Any:
+    """Updates ``handle`` (a Variable) with the dense gradient ``grad``: override it.
+
+    It runs inside the compiled step: ``handle``, its slots (``self.get_slot(handle, name)``),
+    ``self.iterations`` and the hyperparameters (``self._get_hyper(name, dtype)``,
+    ``self._decayed_lr(dtype)``) hold the step's values; update them with
+    ``assign``/``assign_add``/``assign_sub`` (the assigned values are the step's results).
+    ``apply_state[(handle.device, handle.dtype)]`` holds ``lr_t`` (see ``_prepare_local``).
+    """
+    raise NotImplementedError(
+        f'{type(self).__name__} must override `_resource_apply_dense(grad, var, apply_state)` '
+        'to apply dense gradients.')
+
+  def _resource_apply_sparse(self, grad: jax.Array, handle: Variable, indices: jax.Array,
+                             apply_state: Optional[Dict[Any, Dict[str, Any]]] = None) -> Any:
+    """Updates the rows ``indices`` (unique) of ``handle`` with ``grad`` (one row each): override it.
+
+    Update rows with ``self._resource_scatter_add(var, indices, values)`` /
+    ``_resource_scatter_update`` (or ``var.scatter_add(IndexedSlices(...))``). Inside the
+    compiled step the unique indices are padded to a fixed length with an index past the
+    last row (its gradient row is 0): scatters drop it, gathers clamp it.
+    """
+    raise NotImplementedError(
+        f'{type(self).__name__} must override `_resource_apply_sparse(grad, var, indices, '
+        'apply_state)` to apply sparse (IndexedSlices) gradients.')
+
+  def _resource_apply_sparse_duplicate_indices(self, grad: jax.Array, handle: Variable,
+                                               indices: jax.Array, **kwargs: Any) -> Any:
+    """Sums the rows of repeated indices, then calls ``_resource_apply_sparse`` (as Keras 2)."""
+    n = indices.shape[0]
+    unique, inverse = jnp.unique(indices, return_inverse=True, size=n,
+                                 fill_value=handle.shape[0])
+    summed = jax.ops.segment_sum(grad, inverse.reshape(-1), num_segments=n)
+    return self._resource_apply_sparse(summed, handle, unique, **kwargs)
+
+  def _resource_scatter_add(self, x: Variable, i: Any, v: Any) -> jax.Array:
+    """``x[i] += v`` (repeated indices add up; indices past the end are dropped)."""
+    x.assign(x.value().at[i].add(jnp.asarray(v).astype(x.dtype), mode='drop'))
+    return x.value()
+
+  def _resource_scatter_update(self, x: Variable, i: Any, v: Any) -> jax.Array:
+    """``x[i] = v`` (indices past the end are dropped)."""
+    x.assign(x.value().at[i].set(jnp.asarray(v).astype(x.dtype), mode='drop'))
+    return x.value()
+
+  def _prepare(self, var_list: Sequence[Variable]) -> Dict[Any, Dict[str, Any]]:
+    """``apply_state``: coefficients per ``(device, dtype)`` (``_prepare_local`` fills them)."""
+    keys = {(v.device, v.dtype) for v in var_list}
+    apply_state: Dict[Any, Dict[str, Any]] = {}
+    for var_device, var_dtype in keys:
+      apply_state[(var_device, var_dtype)] = {}
+      self._prepare_local(var_device, var_dtype, apply_state)
+    return apply_state
+
+  def _prepare_local(self, var_device: Any, var_dtype: Any,
+                     apply_state: Dict[Any, Dict[str, Any]]) -> None:
+    if 'learning_rate' in self._hyper:
+      apply_state[(var_device, var_dtype)]['lr_t'] = self._decayed_lr(var_dtype)
+
+  def _fallback_apply_state(self, var_device: Any, var_dtype: Any) -> Dict[str, Any]:
+    apply_state = {(var_device, var_dtype): {}}
+    self._prepare_local(var_device, var_dtype, apply_state)
+    return apply_state[(var_device, var_dtype)]
+
+  def _recipe_apply(self, variables: Sequence[Variable], grads: Sequence[Any]) -> None:
+    """Calls the ``_resource_apply_*`` methods (variables already bound to the step's values)."""
+    apply_state = self._prepare(variables)
+    for v, g in zip(variables, grads):
+      if isinstance(g, IndexedSlices):
+        fn = self._resource_apply_sparse_duplicate_indices
+        args = (jnp.asarray(g.values).astype(v.dtype), v, jnp.asarray(g.indices, jnp.int32))
+      else:
+        fn = self._resource_apply_dense
+        args = (jnp.asarray(g).astype(v.dtype), v)
+      if _takes_apply_state(fn):
+        fn(*args, apply_state=apply_state)
+      else:
+        fn(*args)
 
   @staticmethod
   def _learning_rate(cfg: _StepConfig, hypers: Dict[str, Any]) -> base.ScalarOrSchedule:
@@ -567,13 +690,20 @@ class Optimizer:
     constraints = tuple(v.constraint for v in variables)
     axes = self._axes_of_variables(variables)
     data_axis = self._data_axis if aggregate else None
+    recipe = self._uses_recipe()
+    if recipe:
+      var_slot_names = tuple(tuple(self._slots.get(v._uid, {})) for v in variables)  # pylint: disable=protected-access
+    else:
+      var_slot_names = (tuple(self._step_slot_names()),) * len(variables)
     key = (type(self), data_axis, axes, shardings, self._static_config(), schedule_key, float(self._initial_decay), clip,
            _Id(aggregator) if aggregator is not None else None,
            tuple(_Id(t) for t in transformers),
            tuple(_Id(c) if c is not None else None for c in constraints),
            tuple(v.name for v in variables) if uses_names else len(variables),
-           tuple(v._uid for v in variables) if user_fns else None,  # pylint: disable=protected-access
-           self.jit_compile)
+           tuple(v._uid for v in variables) if user_fns or recipe else None,  # pylint: disable=protected-access
+           self.jit_compile, var_slot_names,
+           # A recipe optimizer's methods run in the traced step: the program is its own.
+           (_Id(self), self.__dict__.get('_attr_version', 0)) if recipe else None)
     cfg = _StepConfig(
         make_chain=type(self)._build_chain, static=self._static_config(), schedule=schedule,
         decay=float(self._initial_decay), clip=clip, aggregator=aggregator,
@@ -581,13 +711,17 @@ class Optimizer:
         names=tuple(v.name for v in variables),
         keys=tuple(v.name for v in variables) if uses_names else
         tuple(f'v{i}' for i in range(len(variables))),
-        variables=tuple(variables), slot_names=self._step_slot_names(),
+        variables=tuple(variables), var_slot_names=var_slot_names,
+        recipe=self if recipe else None, shared_names=tuple(self._shared_variables()),
+        updates_are_values=type(self)._UPDATES_ARE_VALUES,
         slot_map=self._slot_map(), sparse_strategy=self._sparse_strategy(),
         jit=self.jit_compile, data_axis=data_axis, axes=axes, shardings=shardings,
         chain_axes=type(self)._CHAIN_TAKES_AXIS_NAME)
     return key, cfg
 
   _USES_NAMES = False
+  # Whether the chain's updates are the new values (assigned) rather than deltas (added).
+  _UPDATES_ARE_VALUES = False
   # Whether ``_build_chain`` takes ``axis_name=`` (a chain with norms: LARS's trust ratio).
   _CHAIN_TAKES_AXIS_NAME = False
 
@@ -597,14 +731,23 @@ class Optimizer:
   def _sparse_strategy(self) -> str:
     return self._SPARSE_STRATEGY
 
-  def _slot_inputs(self, variables: Sequence[Variable], names: Sequence[str]):
-    return tuple(tuple(self._slots[v._uid][n]._value for n in names) for v in variables)  # pylint: disable=protected-access
+  def _slot_inputs(self, variables: Sequence[Variable], var_slot_names: Sequence[Sequence[str]]):
+    return tuple(tuple(self._slots[v._uid][n]._value for n in names)  # pylint: disable=protected-access
+                 for v, names in zip(variables, var_slot_names))
 
-  def _write_back(self, variables, names, new_values, new_slots, new_it) -> None:
+  def _shared_variables(self) -> Dict[str, Variable]:
+    """Optimizer weights shared by all variables and updated by the step (Nadam's cache)."""
+    return {}
+
+  def _write_back(self, variables, var_slot_names, new_values, new_slots, new_it,
+                  new_shared=None) -> None:
+    for name, var in self._shared_variables().items():
+      if new_shared and name in new_shared:
+        var._value = new_shared[name]  # pylint: disable=protected-access
     for v, x in zip(variables, new_values):
       v._value = x  # pylint: disable=protected-access
-    if names:
-      for v, s in zip(variables, new_slots):
+    for v, names, s in zip(variables, var_slot_names, new_slots):
+      if names:
         slots = self._slots[v._uid]  # pylint: disable=protected-access
         for n, x in zip(names, s):
           slots[n]._value = x  # pylint: disable=protected-access
@@ -684,11 +827,11 @@ class Optimizer:
     self._create_all_weights(variables)
     key, cfg = self._step_config(variables, experimental_aggregate_gradients)
     program = _cached_program(('apply', key), lambda: _apply_program(cfg))
-    names = cfg.slot_names
-    new_values, new_slots, new_it = program(
+    names = cfg.var_slot_names
+    new_values, new_slots, new_it, new_shared = program(
         tuple(v._value for v in variables), tuple(grads),  # pylint: disable=protected-access
         self._slot_inputs(variables, names), self._step_hypers(), self._iteration_count())
-    self._write_back(variables, names, new_values, new_slots, new_it)
+    self._write_back(variables, names, new_values, new_slots, new_it, new_shared)
     return self._iterations
 
   @staticmethod
@@ -831,12 +974,12 @@ class Optimizer:
     program = _cached_program(
         None if fingerprint is None else ('minimize', fingerprint, mask, key),
         lambda: _loss_program(cfg, closed.jaxpr, mask, cfg.jit))
-    names = cfg.slot_names
-    _, new_values, new_slots, new_it = program(
+    names = cfg.var_slot_names
+    _, new_values, new_slots, new_it, new_shared = program(
         list(closed.consts), [v._value for v in var_list],  # pylint: disable=protected-access
         None if grad_loss is None else jnp.asarray(grad_loss),
         self._slot_inputs(variables, names), self._step_hypers(), self._iteration_count())
-    self._write_back(variables, names, new_values, new_slots, new_it)
+    self._write_back(variables, names, new_values, new_slots, new_it, new_shared)
     return self._iterations
 
   def stateless_apply(self, optimizer_variables: Sequence[Any], grads: Sequence[Any],
@@ -891,15 +1034,17 @@ class Optimizer:
     key, cfg = self._step_config(variables, True, stateless=True)
     program = _cached_program(('apply', key), lambda: _apply_program(cfg))
     position = {id(w): k for k, w in enumerate(self._weights)}
-    names = cfg.slot_names
     slot_pos = [tuple(position[id(self._slots[v._uid][n])] for n in names)  # pylint: disable=protected-access
-                for v in variables]
+                for v, names in zip(variables, cfg.var_slot_names)]
     it_pos = position[id(self._iterations)]
+    shared_pos = {n: position[id(w)] for n, w in self._shared_variables().items()}
     grads_in = tuple(g.value() if isinstance(g, Variable) else g for g in (grads[i] for i in index))
-    new_values, new_slots, new_it = program(
+    hypers = self._step_hypers()
+    hypers.update({n: optimizer_variables[k] for n, k in shared_pos.items()})
+    new_values, new_slots, new_it, new_shared = program(
         tuple(jnp.asarray(trainable_variables[i]) for i in index), grads_in,
         tuple(tuple(optimizer_variables[k] for k in ks) for ks in slot_pos),
-        self._step_hypers(), optimizer_variables[it_pos])
+        hypers, optimizer_variables[it_pos])
     new_optimizer = list(optimizer_variables)
     for i, x in zip(index, new_values):
       new_trainable[i] = x
@@ -907,6 +1052,8 @@ class Optimizer:
       for k, x in zip(ks, xs):
         new_optimizer[k] = x
     new_optimizer[it_pos] = new_it
+    for n, k in shared_pos.items():
+      new_optimizer[k] = new_shared[n]
     return new_trainable, new_optimizer
 
   def get_gradients(self, loss: Callable[[], Any], params: Sequence[Variable]) -> List[jax.Array]:

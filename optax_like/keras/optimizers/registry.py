@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional
 
+from optax_like.keras.optimizers.adadelta import Adadelta
+from optax_like.keras.optimizers.adagrad import Adagrad
+from optax_like.keras.optimizers.adamax import Adamax
 from optax_like.keras.optimizers.base import Optimizer
+from optax_like.keras.optimizers.ftrl import Ftrl
+from optax_like.keras.optimizers.nadam import Nadam
 from optax_like.keras.optimizers.adam import Adam
 from optax_like.keras.optimizers.lars import LARS
 from optax_like.keras.optimizers.rmsprop import RMSprop
 from optax_like.keras.optimizers.sgd import SGD
 
-_CLASSES = {'SGD': SGD, 'Adam': Adam, 'RMSprop': RMSprop, 'LARS': LARS}
-_ALIASES = {'sgd': 'SGD', 'adam': 'Adam', 'rmsprop': 'RMSprop', 'lars': 'LARS'}
+_CLASSES = {'SGD': SGD, 'Adam': Adam, 'RMSprop': RMSprop, 'LARS': LARS, 'Adagrad': Adagrad,
+            'Adadelta': Adadelta, 'Adamax': Adamax, 'Nadam': Nadam, 'Ftrl': Ftrl}
+_ALIASES = {name.lower(): name for name in _CLASSES}
 
 
 def serialize(optimizer: Optimizer) -> Dict[str, Any]:

@@ -39,6 +39,8 @@ def _load_state(state: Any, slot_map: Dict[Tuple[str, str], Tuple[str, int]], ke
     if entry is not None:
       name, sign = entry
       found.add(name)
+      if sign == 0:   # a scalar shared by all variables (Nadam's momentum cache)
+        return jnp.asarray(slots[name]).astype(jnp.asarray(value).dtype)
       slot = slots[name].astype(value[key].dtype)
       return {key: slot if sign > 0 else -slot}
     if field == 'count' and hasattr(value, 'dtype') and jnp.ndim(value) == 0:
@@ -60,7 +62,7 @@ def _read_state(state: Any, slot_map: Dict[Tuple[str, str], Tuple[str, int]],
     entry = slot_map.get((cls, field))
     if entry is not None:
       name, sign = entry
-      out[name] = value[key] if sign > 0 else -value[key]
+      out[name] = value if sign == 0 else value[key] if sign > 0 else -value[key]
       return value
     return None
 

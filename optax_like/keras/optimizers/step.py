@@ -82,7 +82,7 @@ def _chain_step(cfg: _StepConfig, tx: base.GradientTransformation, key: str, p: 
   params = {key: p}
   state = _load_state(tx.init(params), cfg.slot_map, key, slots, iterations)
   updates, new_state = tx.update({key: g.astype(p.dtype)}, state, params)
-  new_p = jnp.asarray(p + updates[key]).astype(p.dtype)
+  new_p = jnp.asarray(updates[key] if cfg.updates_are_values else p + updates[key]).astype(p.dtype)
   new_slots = _read_state(new_state, cfg.slot_map, key)
   return new_p, {k: v.astype(slots[k].dtype) for k, v in new_slots.items()}
 
@@ -151,27 +151,26 @@ def _apply_core(cfg: _StepConfig, values, grads, slots, hypers, iterations):
   for i, fn in enumerate(cfg.transformers):
     grads = _run_pairs_fn(fn, grads, cfg, values, f'`gradient_transformers[{i}]`')
 
-  tx = cfg.make_chain(cfg, hypers)
-  new_values, new_slots = [], []
   for i, (p, g) in enumerate(zip(values, grads)):
-    key = cfg.keys[i]
-    tx_i = tx
-    if cfg.chain_axes and cfg.axes is not None and cfg.axes[i] is not None:
-      tx_i = cfg.make_chain(cfg, hypers, axis_name=cfg.axes[i])
-    slot_values = dict(zip(cfg.slot_names, slots[i]))
-    constraint = cfg.constraints[i]
     if isinstance(g, IndexedSlices):
-      if constraint is not None:
+      if cfg.constraints[i] is not None:
         raise RuntimeError(
             'Cannot use a constraint function on a sparse variable. Received: '
-            f'grad={g}, var.constraint={constraint}.')
-      new_p, new_s = _sparse_step(cfg, tx_i, key, p, g, slot_values, iterations)
-    else:
-      g = jnp.asarray(g)
-      if g.shape != p.shape:
-        raise ValueError(f'The gradient of {cfg.names[i]} has shape {g.shape}, '
-                         f'but the variable has shape {p.shape}.')
-      new_p, new_s = _chain_step(cfg, tx_i, key, p, g, slot_values, iterations)
+            f'grad={g}, var.constraint={cfg.constraints[i]}.')
+    elif jnp.shape(g) != p.shape:
+      raise ValueError(f'The gradient of {cfg.names[i]} has shape {jnp.shape(g)}, '
+                       f'but the variable has shape {p.shape}.')
+  slot_dicts = [dict(zip(cfg.var_slot_names[i], slots[i])) for i in range(len(values))]
+  if cfg.recipe is not None:
+    # A user-defined optimizer (tf.keras 2's recipe): its methods run here, on bound values.
+    updated = _recipe_updates(cfg, values, grads, slot_dicts, hypers, iterations)
+  else:
+    updated = _chain_updates(cfg, values, grads, slot_dicts, hypers, iterations)
+  new_values, new_slots = [], []
+  for i, (p, g) in enumerate(zip(values, grads)):
+    new_p, new_s = updated[i]
+    constraint = cfg.constraints[i]
+    if not isinstance(g, IndexedSlices):
       if constraint is not None:
         constrained = jnp.asarray(constraint(new_p))
         if constrained.shape != p.shape:
@@ -184,8 +183,66 @@ def _apply_core(cfg: _StepConfig, values, grads, slots, hypers, iterations):
       new_p = _place(new_p, cfg.shardings[i])
       new_s = {k: _place(x, cfg.shardings[i]) for k, x in new_s.items()}
     new_values.append(new_p)
-    new_slots.append(tuple(new_s[name] for name in cfg.slot_names))
-  return tuple(new_values), tuple(new_slots), jnp.asarray(iterations + 1, jnp.int32)
+    new_slots.append(tuple(new_s[name] for name in cfg.var_slot_names[i]))
+  # Weights shared by all variables (Nadam's momentum cache): the first variable's result.
+  new_shared = {n: updated[0][1][n] for n in cfg.shared_names} if updated else {}
+  return (tuple(new_values), tuple(new_slots), jnp.asarray(iterations + 1, jnp.int32),
+          new_shared)
+
+
+def _chain_updates(cfg: _StepConfig, values, grads, slot_dicts, hypers, iterations):
+  """Every variable through the optimizer's chain: ``[(new value, {slot: new value})]``."""
+  tx = cfg.make_chain(cfg, hypers)
+  shared = {n: hypers[n] for n in cfg.shared_names}
+  slot_dicts = [dict(d, **shared) for d in slot_dicts]
+  out = []
+  for i, (p, g) in enumerate(zip(values, grads)):
+    tx_i = tx
+    if cfg.chain_axes and cfg.axes is not None and cfg.axes[i] is not None:
+      tx_i = cfg.make_chain(cfg, hypers, axis_name=cfg.axes[i])
+    if isinstance(g, IndexedSlices):
+      out.append(_sparse_step(cfg, tx_i, cfg.keys[i], p, g, slot_dicts[i], iterations))
+    else:
+      out.append(_chain_step(cfg, tx_i, cfg.keys[i], p, jnp.asarray(g), slot_dicts[i],
+                             iterations))
+  return out
+
+
+def _recipe_updates(cfg: _StepConfig, values, grads, slot_dicts, hypers, iterations):
+  """A user-defined optimizer's ``_resource_apply_dense/sparse`` over bound Variables.
+
+  The variables, their slots, ``iterations`` and the hyperparameters are bound to the step's
+  (traced) values while the methods run; what they ``assign`` is read back as the new values.
+  """
+  opt = cfg.recipe
+  variables = list(cfg.variables)
+  slot_vars = [opt._slots.get(v._uid, {}) for v in variables]  # pylint: disable=protected-access
+  bound_vars, bound_values = list(variables), list(values)
+  for names, sv, sd in zip(cfg.var_slot_names, slot_vars, slot_dicts):
+    for n in names:
+      bound_vars.append(sv[n])
+      bound_values.append(sd[n])
+  bound_vars.append(opt.iterations)
+  bound_values.append(iterations)
+  hyper_vars = {n: h for n, h in opt._hyper.items() if isinstance(h, Variable)}  # pylint: disable=protected-access
+  for n, h in hyper_vars.items():
+    if n in hypers:
+      bound_vars.append(h)
+      bound_values.append(hypers[n])
+  replaced = {n: hypers[n] for n in hypers if n not in hyper_vars}
+  saved_hyper = dict(opt._hyper)  # pylint: disable=protected-access
+  try:
+    opt._hyper.update(replaced)  # pylint: disable=protected-access
+    with _Bound(bound_vars, bound_values):
+      opt._recipe_apply(variables, grads)  # pylint: disable=protected-access
+      out = []
+      for v, names, sv in zip(variables, cfg.var_slot_names, slot_vars):
+        new_p = jnp.asarray(v._value).astype(v.dtype)  # pylint: disable=protected-access
+        out.append((new_p, {n: jnp.asarray(sv[n]._value).astype(sv[n].dtype) for n in names}))  # pylint: disable=protected-access
+  finally:
+    opt._hyper.clear()  # pylint: disable=protected-access
+    opt._hyper.update(saved_hyper)  # pylint: disable=protected-access
+  return out
 
 
 def _sum_over_replicas(grads: List[Any], cfg: _StepConfig) -> List[Any]:
@@ -244,7 +301,8 @@ def _loss_program(cfg: Optional[_StepConfig], jaxpr, mask: Tuple[bool, ...],
     _STATS['traces'] += 1
     loss, grads = value_and_grads(consts, values, grad_loss)
     selected = [v for v, m in zip(values, mask) if m]
-    new_values, new_slots, new_it = _apply_core(cfg, selected, grads, slots, hypers, iterations)
-    return loss, new_values, new_slots, new_it
+    new_values, new_slots, new_it, new_shared = _apply_core(cfg, selected, grads, slots, hypers,
+                                                            iterations)
+    return loss, new_values, new_slots, new_it, new_shared
 
   return jax.jit(step) if jit else step
