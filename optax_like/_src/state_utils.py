@@ -187,26 +187,31 @@ def tree_set(tree: PyTree, filtering: Filtering = None, /, **kwargs: Any) -> PyT
     return filtering is None or filtering(path, value)
 
   def replace_in(path: KeyPath, node: Any) -> Any:
-    """``node`` (at ``path``) with every accepted match replaced."""
+    """``node`` (at ``path``) with its accepted matches replaced.
+
+    As in optax, the search goes on below a node that names a key only through children
+    that themselves name one: a match inside a list or a dict without the key, under a
+    matched node, is kept (``tree_set(inject_hyperparams state, count=0)`` resets the
+    wrapper's count, not the inner optimizer's).
+    """
     if not _holds(node, keys):
       return node
-    if (_is_named_tuple(node) and type(node).__name__ in kwargs and accepted(path, node)):
+    if _is_named_tuple(node) and type(node).__name__ in kwargs and accepted(path, node):
       return kwargs[type(node).__name__]
     new = {}
     for child_path, child in _children(path, node):
       name = _entry_name(child_path[-1])
       if name in kwargs and accepted(child_path, child):
         new[name] = kwargs[name]
+      elif isinstance(child, (dict, list, tuple)):
+        new[name] = replace_in(child_path, child)
       else:
-        new[name] = set_within(child_path, child)
+        new[name] = child
     return node._replace(**new) if _is_named_tuple(node) else new
 
-  def set_within(path: KeyPath, subtree: Any) -> Any:
-    has = lambda x: _holds(x, keys)
-    treedef = jax.tree.structure(subtree, is_leaf=has)
-    return treedef.unflatten(replace_in(p, n) for p, n in _leaves_with_path(subtree, has, path))
-
-  return set_within((), tree)
+  has = lambda x: _holds(x, keys)
+  treedef = jax.tree.structure(tree, is_leaf=has)
+  return treedef.unflatten(replace_in(p, n) for p, n in _leaves_with_path(tree, has))
 
 
 def _entry_name(entry: KeyEntry) -> Any:
