@@ -176,7 +176,12 @@ class Function:
       if entry is None:
         entry = self._build(leaves, treedef, dynamic, self._discover(leaves, treedef, dynamic))
       for _ in range(_MAX_RETRACES):
-        state_vars, program = entry
+        state_vars, program, increments = entry
+        # int32 step counters (optimizers' ``iterations``): never wrap silently. Known values
+        # are tracked on the host, so this reads the device only after a user assignment.
+        counts = {i: variables_lib._check_counter(  # pylint: disable=protected-access
+                      state_vars[i], increments.get(i, 1), self.__name__)
+                  for i in self._counters(state_vars)}
         values = [v.__dict__['_v'] for v in state_vars]
         try:
           out, written = program(values, arrays)
@@ -186,6 +191,11 @@ class Function:
         self._programs[signature] = entry
         for i, x in written.items():
           state_vars[i].__dict__['_v'] = x
+        for i, count in counts.items():
+          if i in written:
+            if i not in increments:   # learnt once per program (one device read)
+              increments[i] = int(np.asarray(written[i])) - count
+            variables_lib._note_counter(state_vars[i], written[i], count + increments[i])  # pylint: disable=protected-access
         return out
     raise RuntimeError(f'{self.__name__}: the Variables it reads kept changing between traces.')
 
@@ -222,7 +232,12 @@ class Function:
       written = {index[v]: ctx.values[v] for v in ctx.written if v in index}
       return out, written
 
-    return state_vars, jax.jit(pure)
+    return state_vars, jax.jit(pure), {}
+
+  @staticmethod
+  def _counters(state_vars):
+    return [i for i, v in enumerate(state_vars)
+            if v.__dict__.get('_is_counter') and v.dtype == np.int32]
 
 
 def _strip(result: Any, ctx: _StateContext) -> Any:

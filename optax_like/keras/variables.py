@@ -160,7 +160,17 @@ class Variable:
     return np.asarray(self._value)
 
   def _check_new_value(self, value: Any, what: str) -> jax.Array:
-    value = _owned_array(_unwrap(value), self._value.dtype)
+    value = _unwrap(value)
+    dtype = self._value.dtype
+    if (jnp.issubdtype(dtype, jnp.integer) and not isinstance(value, jax.core.Tracer)
+        and np.size(value) and jnp.issubdtype(np.result_type(value), jnp.integer)):
+      info = np.iinfo(dtype)
+      host = np.asarray(value)
+      if host.min() < info.min or host.max() > info.max:
+        raise OverflowError(f'Cannot {what} {host.max()} to {self._name}: it does not fit in '
+                            f'{np.dtype(dtype).name}.' + (
+                                f' ({COUNTER_OVERFLOW})' if dtype == np.int32 else ''))
+    value = _owned_array(value, dtype)
     if value.shape != self._value.shape:
       raise ValueError(
           f'Cannot {what} to variable {self._name}: the shape of the value {value.shape} is '
@@ -391,6 +401,41 @@ class IndexedSlices:
     obj.values, obj.indices = children
     obj.dense_shape = dense_shape
     return obj
+
+
+INT32_MAX = 2 ** 31 - 1
+COUNTER_OVERFLOW = (
+    'an int32 counter would pass 2**31 - 1 and wrap. tf.keras 2 counts in int64; JAX holds '
+    'int64 only with 64-bit mode on: call `jax.config.update("jax_enable_x64", True)` before '
+    'creating the optimizer (its `iterations` is then int64), or reset the counter '
+    '(`opt.iterations.assign(0)`, which restarts schedules).')
+
+
+def _counter_count(var: 'Variable') -> int:
+  """The host value of a step counter, without a device read while it is known.
+
+  ``_shadow`` = (the array last written by a step, its value); any other value (the user
+  assigned one) is read once from the device.
+  """
+  value = var.__dict__['_v']
+  shadow = var.__dict__.get('_shadow')
+  if shadow is not None and shadow[0] is value:
+    return shadow[1]
+  count = int(np.asarray(value))
+  var.__dict__['_shadow'] = (value, count)
+  return count
+
+
+def _note_counter(var: 'Variable', value: Any, count: int) -> None:
+  var.__dict__['_shadow'] = (value, count)
+
+
+def _check_counter(var: 'Variable', increments: int, what: str) -> int:
+  """The counter's value; ``OverflowError`` if ``increments`` more would pass int32's range."""
+  count = _counter_count(var)
+  if var.dtype == np.int32 and count + increments > INT32_MAX:
+    raise OverflowError(f'{what}: {var.name} is {count}; {COUNTER_OVERFLOW}')
+  return count
 
 
 def _owned_array(value: Any, dtype: Any) -> jax.Array:

@@ -6,10 +6,14 @@ state <-> Keras slots; each optimizer class declares its ``_SLOT_MAP`` once), on
 optimizer (``sgd``, ``adam``, ``rmsprop``, ``lars``, ...) and ``registry`` (``get``,
 ``serialize``, ``deserialize``).
 
-``SGD``, ``Adam``, ``RMSprop`` and ``LARS`` hold their slots and iteration count as
-``Variable``\\ s and apply the Keras-numerics chains of ``optax_like`` (``keras_sgd``,
-``keras_adam``, ``keras_rmsprop``, ``keras_lars`` with ``keras_gradient_clipping`` and
-``keras_learning_rate``): the wrapper keeps state, it does not re-implement the math.
+``SGD``, ``Adam``, ``RMSprop``, ``Adagrad``, ``Adadelta``, ``Adamax``, ``Nadam``, ``Ftrl`` and
+``LARS`` hold their slots and iteration count as ``Variable``\\ s and apply the Keras-numerics
+chains of ``optax_like._src.keras_numerics`` (``keras_sgd``, ``keras_adam``, ...,
+``keras_ftrl``, with ``keras_gradient_clipping`` and ``keras_learning_rate``): the wrapper
+keeps state, it does not re-implement the math. A user-defined optimizer written by tf.keras
+2's recipe (``_create_slots``, ``_resource_apply_dense``/``_sparse``, see ``base.Optimizer``)
+runs its methods inside the same compiled step. ``optax_like.keras.function`` compiles a
+whole train step (``minimize`` or ``apply_gradients`` included) once per input signature.
 
 How a step runs. ``apply_gradients`` drops ``None`` gradients (with a warning), creates the
 iteration counter and the slots of variables seen for the first time (appended to
@@ -41,13 +45,18 @@ Sparse gradients (``IndexedSlices``) follow Keras 2 per optimizer: SGD without m
 scatter-adds ``-lr * values`` (repeated indices add up); SGD with momentum and RMSprop with
 momentum sum repeated indices and update the rows of the variable and of its slots only;
 Adam and RMSprop without momentum decay their slots densely (a dense step with the summed
-gradient, zero elsewhere; RMSprop changes only the gradient's rows of the variable); LARS
+gradient, zero elsewhere; RMSprop changes only the gradient's rows of the variable); Adagrad,
+Adadelta, Adamax and Ftrl update the summed rows of the variable and its slots only; Nadam
+decays ``m``/``v`` densely and updates the variable's rows; LARS
 raises ``NotImplementedError`` as tf-models does; a variable with a constraint raises
 ``RuntimeError``. Indices outside the variable raise ``ValueError`` (TF's CPU kernels reject
 them too).
 
-Deliberate differences from tf.keras 2: ``iterations`` is int32 (``get_weights()`` still gives
-an int64 first entry), ``opt.iterations = n`` assigns instead of raising, a learning rate may
+Deliberate differences from tf.keras 2: ``iterations`` is int64 only with
+``jax_enable_x64`` on (JAX holds no int64 otherwise); without it, it is int32 and a step that
+would pass 2**31 - 1 raises ``OverflowError`` (saying how to get an int64 counter) instead of
+wrapping, and ``get_weights()`` still gives an int64 first entry; ``opt.iterations = n``
+assigns instead of raising, a learning rate may
 also be an optax-style schedule (a callable of the step count), the default
 ``gradient_aggregator`` is the identity (JAX's gradients of a global loss are already
 summed) unless ``data_axis`` is set, and LARS validates ``momentum``/``eeta``/``weight_decay_rate`` (``>= 0``) at

@@ -29,7 +29,7 @@ from optax_like.keras.optimizers.programs import (_VARIABLE_IN_JAX_FUNCTION, _ca
     _fingerprint_or_none, _passed_a_variable_to_jax)
 from optax_like.keras.optimizers.step import (_StepConfig, _Bound, _apply_program, _loss_program, _mesh_sharding)
 from optax_like.keras.variables import (VARIABLE_IN_JAX_FUNCTION, IndexedSlices, Variable,
-                                        _keep_placement)
+                                        _check_counter, _keep_placement, _note_counter)
 
 _ALLOWED_KWARGS = {'clipnorm', 'clipvalue', 'lr', 'decay', 'global_clipnorm'}
 _VALID_DTYPES = ('float16', 'bfloat16', 'float32', 'float64', 'complex64', 'complex128')
@@ -383,8 +383,11 @@ class Optimizer:
   def iterations(self) -> Variable:
     """The number of steps run (a Variable; assign to it, or set ``opt.iterations = n``)."""
     if self._iterations is None:
-      self._iterations = Variable(np.int32(0), name=f'{self._name}/iter', trainable=False,
-                                  dtype=jnp.int32)
+      # tf.keras 2 counts in int64; JAX has int64 only with jax_enable_x64.
+      dtype = np.int64 if jax.config.jax_enable_x64 else np.int32
+      self._iterations = Variable(dtype(0), name=f'{self._name}/iter', trainable=False,
+                                  dtype=dtype)
+      self._iterations.__dict__['_is_counter'] = True   # overflow-checked by keras.function
       self._weights.append(self._iterations)
     return self._iterations
 
@@ -396,9 +399,10 @@ class Optimizer:
             'Cannot set `iterations` to a new Variable after the Optimizer weights have been '
             f'created. Here it is attempting to set `iterations` to {value}.')
       self._iterations = value
+      value.__dict__['_is_counter'] = True
       self._weights.append(value)
       return
-    self.iterations.assign(np.asarray(value).astype(np.int32))
+    self.iterations.assign(np.asarray(value))
 
   def _iteration_count(self) -> jax.Array:
     return self.iterations._value  # pylint: disable=protected-access
@@ -739,8 +743,16 @@ class Optimizer:
     """Optimizer weights shared by all variables and updated by the step (Nadam's cache)."""
     return {}
 
+  def _count_before_step(self) -> Optional[int]:
+    """``iterations`` on the host (None while traced); OverflowError before an int32 wrap."""
+    if isinstance(self._iterations._value, jax.core.Tracer):  # pylint: disable=protected-access
+      return None     # inside optax_like.keras.function, which checks the counter itself
+    return _check_counter(self._iterations, 1, f'{type(self).__name__} step')
+
   def _write_back(self, variables, var_slot_names, new_values, new_slots, new_it,
-                  new_shared=None) -> None:
+                  new_shared=None, count=None) -> None:
+    if count is not None:
+      _note_counter(self._iterations, new_it, count + 1)
     for name, var in self._shared_variables().items():
       if new_shared and name in new_shared:
         var._value = new_shared[name]  # pylint: disable=protected-access
@@ -825,13 +837,14 @@ class Optimizer:
     variables = [v for _, v in pairs]
     self._check_dtypes(variables)
     self._create_all_weights(variables)
+    count = self._count_before_step()
     key, cfg = self._step_config(variables, experimental_aggregate_gradients)
     program = _cached_program(('apply', key), lambda: _apply_program(cfg))
     names = cfg.var_slot_names
     new_values, new_slots, new_it, new_shared = program(
         tuple(v._value for v in variables), tuple(grads),  # pylint: disable=protected-access
         self._slot_inputs(variables, names), self._step_hypers(), self._iteration_count())
-    self._write_back(variables, names, new_values, new_slots, new_it, new_shared)
+    self._write_back(variables, names, new_values, new_slots, new_it, new_shared, count)
     return self._iterations
 
   @staticmethod
@@ -969,6 +982,7 @@ class Optimizer:
     variables = [v for _, v in pairs]
     self._check_dtypes(variables)
     self._create_all_weights(variables)
+    count = self._count_before_step()
     key, cfg = self._step_config(variables, True)
     fingerprint = _fingerprint_or_none(closed.jaxpr)
     program = _cached_program(
@@ -979,7 +993,7 @@ class Optimizer:
         list(closed.consts), [v._value for v in var_list],  # pylint: disable=protected-access
         None if grad_loss is None else jnp.asarray(grad_loss),
         self._slot_inputs(variables, names), self._step_hypers(), self._iteration_count())
-    self._write_back(variables, names, new_values, new_slots, new_it, new_shared)
+    self._write_back(variables, names, new_values, new_slots, new_it, new_shared, count)
     return self._iterations
 
   def stateless_apply(self, optimizer_variables: Sequence[Any], grads: Sequence[Any],

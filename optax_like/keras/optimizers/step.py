@@ -186,7 +186,8 @@ def _apply_core(cfg: _StepConfig, values, grads, slots, hypers, iterations):
     new_slots.append(tuple(new_s[name] for name in cfg.var_slot_names[i]))
   # Weights shared by all variables (Nadam's momentum cache): the first variable's result.
   new_shared = {n: updated[0][1][n] for n in cfg.shared_names} if updated else {}
-  return (tuple(new_values), tuple(new_slots), jnp.asarray(iterations + 1, jnp.int32),
+  iterations = jnp.asarray(iterations)
+  return (tuple(new_values), tuple(new_slots), (iterations + 1).astype(iterations.dtype),
           new_shared)
 
 
