@@ -7,13 +7,14 @@ from the belief :math:`s_{t-1}`, which does not contain :math:`g_t`.
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 import chex
 import jax
 import jax.numpy as jnp
 
 from optax_like._src import adaptive
+from optax_like._src import adaptive_variants
 from optax_like._src import alias
 from optax_like._src import base
 from optax_like._src import moments
@@ -22,12 +23,9 @@ from optax_like._src import validation
 from optax_like._src.weight_decay import add_decayed_weights
 
 
-class ScaleByBeliefState(NamedTuple):
-  """State of ``scale_by_acprop`` (optax's AdaBelief state): step count, the average of the
-  gradients ``mu`` and of their squared deviation from it ``nu``."""
-  count: chex.Array  # int32 scalar
-  mu: base.Updates
-  nu: base.Updates
+# optax's AdaBelief state: step count, the average of the gradients ``mu`` and of their squared
+# deviation from it ``nu``.
+ScaleByBeliefState = adaptive_variants.ScaleByBeliefState
 
 
 def _check_args(fn: str, b1: Any, b2: Any, eps: Any, eps_root: Any) -> None:

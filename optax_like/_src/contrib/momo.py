@@ -16,6 +16,7 @@ import jax.numpy as jnp
 from optax_like._src import adaptive
 from optax_like._src import base
 from optax_like._src import tree
+from optax_like._src import tree_math
 from optax_like._src import validation
 from optax_like._src.contrib import _scalars
 
@@ -54,16 +55,10 @@ class MomoAdamState(NamedTuple):
 
 
 def _vdot(xs: list, ys: list) -> jax.Array:
-  r""":math:`\sum_i \langle \bar x_i, y_i\rangle` over the leaves where ``xs`` has one, added
-  from 0 in leaf order with full contractions at the highest precision (optax's order, so
-  float32 trees give optax's bits)."""
-  total = 0
-  for x, y in zip(xs, ys):
-    if x is None:
-      continue
-    x = jnp.conj(x) if jnp.iscomplexobj(x) else x
-    total = total + jnp.tensordot(x, y, x.ndim, precision=jax.lax.Precision.HIGHEST)
-  return jnp.asarray(total)
+  r""":math:`\sum_i \langle \bar x_i, y_i\rangle` over the leaves where ``xs`` has one (optax's
+  ``tree.vdot``: added from 0 in leaf order, so float32 trees give optax's bits)."""
+  pairs = [(x, y) for x, y in zip(xs, ys) if x is not None]
+  return jnp.asarray(tree_math.tree_vdot([x for x, _ in pairs], [y for _, y in pairs]))
 
 
 def _check_args(fn: str, learning_rate: Any, lower_bound: Any, weight_decay: Any,

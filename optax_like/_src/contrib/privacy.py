@@ -18,6 +18,7 @@ import jax.numpy as jnp
 from optax_like._src import accumulation
 from optax_like._src import alias
 from optax_like._src import base
+from optax_like._src import per_example_clipping
 from optax_like._src import tree
 from optax_like._src import validation
 
@@ -37,24 +38,6 @@ def _as_key(key: Any) -> jax.Array:
                     '(`jax.random.key(seed)`) or an integer seed, got '
                     f'{type(key).__name__}: {key!r:.80}.')
   return jax.random.key(key)
-
-
-def _has_batch_axis(leaves: list) -> bool:
-  batch = leaves[0].shape[0] if leaves[0].ndim else None
-  return batch is not None and all(x.ndim >= 1 and x.shape[0] == batch for x in leaves)
-
-
-def _clipped_sum(leaves: list, l2_norm_clip: Any) -> list:
-  r""":math:`\sum_b \min(1, c / \|g_b\|)\, g_b` per leaf, :math:`\|g_b\|` the global norm of
-  example :math:`b` over all leaves (a factor of 1 where the norm is 0)."""
-  sq = 0
-  for x in leaves:
-    xc = tree.upcast(x)
-    sq = sq + jnp.sum(tree.abs_sq(xc).reshape(xc.shape[0], -1), axis=1)
-  norms = jnp.sqrt(sq)
-  factors = jnp.nan_to_num(jnp.minimum(l2_norm_clip / norms, 1.0), nan=1.0)
-  return [jnp.tensordot(factors.astype(tree.compute_dtype(x.dtype)), tree.upcast(x), axes=1)
-          for x in leaves]
 
 
 def differentially_private_aggregate(
@@ -125,19 +108,17 @@ def differentially_private_aggregate(
     leaves, treedef = jax.tree.flatten(updates)
     if not leaves:
       return updates, state
-    if not _has_batch_axis(leaves):
-      shapes = [tuple(x.shape) for x in leaves]
-      raise ValueError(f'{fn}: the updates must be per-example gradients with the batch on '
-                       f'axis 0 of every leaf (the same size everywhere); got shapes {shapes}.')
+    # Raises a ValueError naming the first leaf without the batch axis.
+    summed = jax.tree.leaves(
+        per_example_clipping.per_example_global_norm_clip(updates, l2_norm_clip)[0])
     batch = leaves[0].shape[0]
-    summed = _clipped_sum(leaves, l2_norm_clip)
     next_key, *keys = jax.random.split(state.rng_key, len(leaves) + 1)
     noised = []
-    for x, s, k in zip(leaves, summed, keys):
-      # Drawn in the leaf's own dtype, as optax does, so the noise bits are optax's.
-      noise = jax.random.normal(k, s.shape, x.dtype)
-      noised.append(tree.cast((s + noise_std * tree.upcast(noise)) / batch,
-                              tree.result_dtype(x)))
+    for s, k in zip(summed, keys):
+      # Drawn in the dtype of the clipped sum, as optax does, so the noise bits are optax's.
+      noise = jax.random.normal(k, s.shape, s.dtype)
+      noised.append(tree.cast((tree.upcast(s) + noise_std * tree.upcast(noise)) / batch,
+                              tree.result_dtype(s)))
     return treedef.unflatten(noised), DifferentiallyPrivateAggregateState(rng_key=next_key)
 
   return base.GradientTransformation(init_fn, update_fn)
