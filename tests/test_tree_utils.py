@@ -150,6 +150,7 @@ def test_dtype_handlers_match_optax():
 def test_random_trees_match_optax():
   key = jax.random.key(3)
   target = {'a': jnp.zeros((2, 3)), 'b': [jnp.zeros(4, jnp.bfloat16), None]}
+  # (split_key_like draws one key per leaf, in leaf order, as optax's.)
   _assert_same(ox.tree.unwrap_random_key_data(ox.tree.split_key_like(key, target)),
                optax.tree.unwrap_random_key_data(optax.tree.split_key_like(key, target)))
   for kwargs in ({'dtype': jnp.float16}, {'sampler': ox.perturbations.Gumbel().sample}):
@@ -388,3 +389,11 @@ def test_tree_map_params_with_is_leaf_and_init_function():
   assert jax.tree.leaves(ours) == jax.tree.leaves(theirs)
   with pytest.raises(TypeError, match='`initable`'):
     ox.tree_map_params(3, lambda p: p, state)
+
+
+def test_vdot_under_explicit_sharding():
+  # jnp.vdot ravels its operands, which explicit sharding refuses; ours contracts in place.
+  mesh = jax.make_mesh((1,), ('x',), axis_types=(jax.sharding.AxisType.Explicit,))
+  with jax.sharding.set_mesh(mesh):
+    a = jax.device_put(jnp.arange(4.0), jax.sharding.NamedSharding(mesh, jax.P('x')))
+    assert float(jax.jit(ox.tree.vdot)({'a': a}, {'a': a})) == 14.0
