@@ -10,8 +10,6 @@ next to (or instead of) per-leaf state and read the tree through global sums. Th
 * check that an update tree and a state tree have the same structure, naming the tree path.
 """
 
-from __future__ import annotations
-
 from typing import Any
 
 import jax

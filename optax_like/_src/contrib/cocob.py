@@ -5,8 +5,6 @@ Each coordinate bets a fraction of its accumulated "wealth" on the sign of the n
 <https://arxiv.org/abs/1705.07795>`_, 2017, Algorithm 2).
 """
 
-from __future__ import annotations
-
 from typing import Any, Callable, NamedTuple, Optional, Union
 
 import chex

@@ -4,8 +4,6 @@ Defazio & Mishchenko, `Learning-Rate-Free Learning by D-Adaptation
 <https://arxiv.org/abs/2301.07733>`_, 2023.
 """
 
-from __future__ import annotations
-
 from typing import NamedTuple
 
 import chex

@@ -10,8 +10,6 @@ its own).
   Method <https://arxiv.org/abs/2305.16284>`_, 2023.
 """
 
-from __future__ import annotations
-
 from typing import Any, Callable, Literal, NamedTuple, Optional, Union
 
 import chex

@@ -5,8 +5,6 @@ Cutkosky, Defazio & Mehta, `Mechanic: A Learning Rate Tuner
 :math:`\Delta` from the parameters each step).
 """
 
-from __future__ import annotations
-
 from typing import Any, NamedTuple, Union
 
 import chex

@@ -12,8 +12,6 @@ A weight is orthogonalised as a batch of matrices: ``MuonDimensionNumbers`` name
 (input) axes and output axes; every other axis is a batch axis.
 """
 
-from __future__ import annotations
-
 import math
 from typing import Any, Callable, Literal, NamedTuple, Optional, Sequence, Union
 

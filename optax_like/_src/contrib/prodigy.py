@@ -5,8 +5,6 @@ recent gradients more (Mishchenko & Defazio, `Prodigy: An Expeditiously Adaptive
 Learner <https://arxiv.org/abs/2306.06101>`_, 2023).
 """
 
-from __future__ import annotations
-
 from typing import NamedTuple, Optional
 
 import chex

@@ -12,8 +12,6 @@ Without improvement for ``patience`` averages the scale is multiplied by ``facto
 current scale. This is the ``ReduceLROnPlateau`` callback of Keras and PyTorch as a transform.
 """
 
-from __future__ import annotations
-
 from typing import NamedTuple
 
 import chex

@@ -7,8 +7,6 @@ the outer optimizer, taken from the parameters cached before the adversarial ste
 gradient at the perturbed point.
 """
 
-from __future__ import annotations
-
 from typing import Callable, NamedTuple, Optional
 
 import chex

@@ -6,8 +6,6 @@ average :math:`x` (for evaluation) is recovered from :math:`y` and :math:`z` wit
 ``schedule_free_eval_params``.
 """
 
-from __future__ import annotations
-
 from typing import Any, NamedTuple, Optional
 
 import chex
