@@ -397,3 +397,27 @@ def test_vdot_under_explicit_sharding():
   with jax.sharding.set_mesh(mesh):
     a = jax.device_put(jnp.arange(4.0), jax.sharding.NamedSharding(mesh, jax.P('x')))
     assert float(jax.jit(ox.tree.vdot)({'a': a}, {'a': a})) == 14.0
+
+
+def test_python_number_leaves_match_optax():
+  # Weak types, dtypes and values as optax gives them, eagerly and under jit.
+  x, y, z = {'a': 1.5, 'b': [2, -0.5]}, {'a': 0.5, 'b': [3, 2.0]}, {'a': 1.0, 'b': [1, 1.0]}
+  for name, call in CALLS.items():
+    try:
+      theirs = call(optax.tree, x, y, z)
+    except (AttributeError, TypeError):
+      with pytest.raises((AttributeError, TypeError)):
+        call(ox.tree, x, y, z)
+      continue
+    ours = call(ox.tree, x, y, z)
+    assert jax.tree.structure(ours) == jax.tree.structure(theirs), name
+    for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(theirs)):
+      assert type(a) is type(b) or isinstance(a, jax.Array), (name, a, b)
+      a, b = jnp.asarray(a), jnp.asarray(b)
+      assert (a.dtype, a.weak_type) == (b.dtype, b.weak_type), (name, a, b)
+      np.testing.assert_array_equal(a, b, err_msg=name)
+  for name in ('zeros_like', 'full_like', 'ones_like'):
+    ours = jax.jit(lambda t: CALLS[name](ox.tree, t, t, t))(x)
+    theirs = jax.jit(lambda t: CALLS[name](optax.tree, t, t, t))(x)
+    for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(theirs)):
+      assert (a.dtype, a.weak_type) == (b.dtype, b.weak_type), (name, a, b)

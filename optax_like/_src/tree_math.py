@@ -19,6 +19,7 @@ from typing import Any, Callable, Optional, TypeVar, Union
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from optax_like._src import tree as tree_lib
 from optax_like._src import validation
@@ -323,6 +324,17 @@ def tree_batch_shape(tree: Any, shape: tuple[int, ...] = ()):
   return jax.tree.map(lambda x: jnp.broadcast_to(x, (*shape, *jnp.shape(x))), tree)
 
 
+def _filled(x: Any, value: Any, dtype: Any) -> Any:
+  """``jnp.full_like(x, value, dtype)``; an array leaf's result is sharded like it under ``jit``
+  too (``tree.full_like``). Scalars and weakly typed leaves (Python numbers) keep
+  ``full_like``'s weak type, as in optax."""
+  if isinstance(x, jax.ShapeDtypeStruct) or (
+      isinstance(x, (jax.Array, np.ndarray)) and np.ndim(x) > 0
+      and not getattr(x, 'weak_type', False)):
+    return tree_lib.full_like(x, value, dtype)
+  return jnp.full_like(x, value, dtype=dtype)
+
+
 def tree_zeros_like(tree: Any, dtype: Optional[jax.typing.DTypeLike] = None) -> Any:
   r"""A tree of zeros shaped like ``tree`` (in ``dtype`` when given), each leaf sharded like
   its source also under ``jax.jit``.
@@ -332,7 +344,7 @@ def tree_zeros_like(tree: Any, dtype: Optional[jax.typing.DTypeLike] = None) -> 
     >>> ox.tree.zeros_like({'a': jnp.ones(2)})['a'].tolist()
     [0.0, 0.0]
   """
-  return jax.tree.map(lambda x: tree_lib.full_like(x, 0, dtype), tree)
+  return jax.tree.map(lambda x: _filled(x, 0, dtype), tree)
 
 
 def tree_ones_like(tree: Any, dtype: Optional[jax.typing.DTypeLike] = None) -> Any:
@@ -343,7 +355,7 @@ def tree_ones_like(tree: Any, dtype: Optional[jax.typing.DTypeLike] = None) -> A
     >>> ox.tree.ones_like({'a': jnp.zeros(2)}, dtype=jnp.int32)['a'].tolist()
     [1, 1]
   """
-  return jax.tree.map(lambda x: tree_lib.full_like(x, 1, dtype), tree)
+  return jax.tree.map(lambda x: _filled(x, 1, dtype), tree)
 
 
 def tree_full_like(tree: Any, fill_value: jax.typing.ArrayLike,
@@ -355,7 +367,7 @@ def tree_full_like(tree: Any, fill_value: jax.typing.ArrayLike,
     >>> ox.tree.full_like([jnp.zeros(2)], 2.5)[0].tolist()
     [2.5, 2.5]
   """
-  return jax.tree.map(lambda x: tree_lib.full_like(x, fill_value, dtype), tree)
+  return jax.tree.map(lambda x: _filled(x, fill_value, dtype), tree)
 
 
 # --------------------------------------------------------------------------- dtypes
