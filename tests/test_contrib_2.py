@@ -377,3 +377,17 @@ def test_bad_calls_name_what_is_missing():
     ours.differentially_private_aggregate(1.0, 1.0)
   with pytest.warns(DeprecationWarning, match='seed'):
     ours.differentially_private_aggregate(1.0, 1.0, seed=3)
+
+
+def test_none_leaves_and_stored_dtypes():
+  """Beyond optax: galore passes None leaves through (optax's fails on them), and ademamix
+  stores its averages in ``mu_dtype`` after every step (optax's promote to the update's
+  dtype after the first step when ``mu_dtype`` is narrower, changing the state's layout)."""
+  p = {'w': jnp.arange(6.0).reshape(3, 2), 'n': None}
+  tx = ours.galore(0.1, rank=1)
+  u, _ = tx.update(p, tx.init(p), p)
+  assert u['n'] is None and u['w'].shape == (3, 2)
+  tx = ours.scale_by_ademamix(mu_dtype=jnp.bfloat16)
+  state = tx.init({'w': jnp.ones(3)})
+  _, new_state = jax.jit(tx.update)({'w': jnp.ones(3)}, state)
+  assert jax.tree.map(lambda x: x.dtype, new_state) == jax.tree.map(lambda x: x.dtype, state)
