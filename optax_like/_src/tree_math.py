@@ -167,7 +167,7 @@ def tree_clip(tree: Any, min_value: Optional[jax.typing.ArrayLike] = None,
 
 
 def _inner(a: Any, b: Any) -> jax.Array:
-  """:math:`\sum \bar a \odot b` of two arrays of one shape, at the highest precision.
+  r""":math:`\sum \bar a \odot b` of two arrays of one shape, at the highest precision.
 
   ``jnp.vdot``, as optax 0.2.8 computes it with this JAX (its version test compares version
   strings, so it takes the ``vdot`` branch), except for arrays whose mesh axes are all
