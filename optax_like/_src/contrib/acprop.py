@@ -5,8 +5,6 @@ Zhuang et al., "Momentum Centering and Asynchronous Update for Adaptive Gradient
 from the belief :math:`s_{t-1}`, which does not contain :math:`g_t`.
 """
 
-from __future__ import annotations
-
 from typing import Any, Callable, Optional, Union
 
 import chex

@@ -6,8 +6,6 @@ Optimizers, AdEMAMix, and Accelerated SGD Variants" (2025, https://arxiv.org/abs
 for the simplified form.
 """
 
-from __future__ import annotations
-
 from typing import Any, Callable, NamedTuple, Optional, Union
 
 import chex

@@ -4,8 +4,6 @@ Taniguchi et al., "ADOPT: Modified Adam Can Converge with Any beta_2 with the Op
 (NeurIPS 2024, https://arxiv.org/abs/2411.02853).
 """
 
-from __future__ import annotations
-
 from typing import Any, Callable, Optional
 
 import chex

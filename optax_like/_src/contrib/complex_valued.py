@@ -5,8 +5,6 @@ A complex parameter :math:`z = x + iy` is handed to the inner transformation as 
 and imaginary parts as two independent real parameters, rather than using :math:`|g|^2`.
 """
 
-from __future__ import annotations
-
 from typing import Any, NamedTuple
 
 import jax

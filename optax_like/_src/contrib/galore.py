@@ -6,8 +6,6 @@ their top singular vectors (recomputed every ``update_proj_gap`` steps), the bas
 optimiser's moments live in the small projected space, and its output is projected back.
 """
 
-from __future__ import annotations
-
 import math
 from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
 

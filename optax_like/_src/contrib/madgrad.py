@@ -4,8 +4,6 @@ Defazio and Jelassi, "Adaptivity without Compromise: A Momentumized, Adaptive, D
 Gradient Method for Stochastic Optimization" (2021, https://arxiv.org/abs/2101.11075).
 """
 
-from __future__ import annotations
-
 from typing import NamedTuple
 
 import chex

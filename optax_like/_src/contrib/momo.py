@@ -5,8 +5,6 @@ Rates" (ICML 2024, https://arxiv.org/abs/2305.07583). The loss of the current ba
 passed to ``update`` as the keyword argument ``value``.
 """
 
-from __future__ import annotations
-
 from typing import Any, NamedTuple, Optional
 
 import chex

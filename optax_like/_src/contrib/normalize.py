@@ -4,8 +4,6 @@ Foret et al., "Sharpness-Aware Minimization for Efficiently Improving Generaliza
 (ICLR 2021, https://arxiv.org/abs/2010.01412) ascend along the normalised gradient.
 """
 
-from __future__ import annotations
-
 import jax
 
 from optax_like._src import base

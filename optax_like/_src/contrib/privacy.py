@@ -6,8 +6,6 @@ the clipped gradients are summed, Gaussian noise is added and the sum is divided
 size.
 """
 
-from __future__ import annotations
-
 import warnings
 from typing import Any, NamedTuple, Optional
 

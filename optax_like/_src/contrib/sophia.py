@@ -6,8 +6,6 @@ diagonal is estimated with Hutchinson's estimator :math:`E[z \odot (H z)]`, :mat
 random signs (Hutchinson 1989).
 """
 
-from __future__ import annotations
-
 from typing import Any, Callable, NamedTuple, Optional, Union
 
 import chex
