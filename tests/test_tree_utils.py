@@ -264,8 +264,7 @@ def test_state_utils_match_optax_on_our_states(name):
 # optax_like's multi_transform/partition check `param_labels` against the params also when
 # init is given tree_map_params' placeholder (optax_like/_src/masking.py, `labels_for`), so
 # neither library's tree_map_params can trace it; optax's own multi_transform passes it.
-_MAP_PARAMS_XFAIL = {'multi_transform': 'masking.partition checks labels against the '
-                                        'tree_map_params placeholder'}
+_MAP_PARAMS_XFAIL = {}
 
 
 @pytest.mark.parametrize('name', [

@@ -309,7 +309,8 @@ def partition(transforms: Mapping[Hashable, base.GradientTransformation],
 
   def labels_for(tree):
     labels = param_labels(tree) if callable(param_labels) else param_labels
-    _check_prefix(labels, tree, 'param_labels', 'the params', fn)
+    if not _is_params_placeholder(tree):   # tree_map_params' probe is not a params tree
+      _check_prefix(labels, tree, 'param_labels', 'the params', fn)
     try:
       label_set = set(jax.tree.leaves(labels))
     except TypeError as e:
