@@ -591,6 +591,11 @@ _SUBJECT_PROBE = r'''
 import importlib, inspect, json, sys
 import optax, optax_like
 ours = {n for n in dir(optax_like) if not n.startswith('_')}
+# Names of optax_like's public submodules (optax_like.contrib.muon, ...) are ours too.
+for sub in json.loads(sys.argv[2]):
+    mod = getattr(optax_like, sub, None)
+    if mod is not None:
+        ours |= {n for n in dir(mod) if not n.startswith('_')}
 out = {}
 for rel in json.loads(sys.argv[1]):
     modname = 'optax' if rel == 'optax_test.py' else 'optax.' + rel[:-len('_test.py')].replace('/', '.')
@@ -766,7 +771,8 @@ def main(argv=None):
       f.write('[pytest]\naddopts =\npython_files = *_test.py\n')
 
     env = _child_env(args, os.path.join(tmp, 't'), os.devnull, 'probe', '')
-    probe = subprocess.run([sys.executable, '-c', _SUBJECT_PROBE, json.dumps(files)],
+    probe = subprocess.run([sys.executable, '-c', _SUBJECT_PROBE, json.dumps(files),
+                            json.dumps([m for m in PUBLIC_MODULES if m])],
                            env=env, capture_output=True, text=True, check=False)
     if probe.returncode != 0:
       print(probe.stderr, file=sys.stderr)
