@@ -10,18 +10,24 @@ sums round as optax's do; 16-bit leaves are multiplied and summed in float32.
 from __future__ import annotations
 
 import functools
-import operator
 from typing import Any, Callable, Optional, Union
 
 import jax
 from jax import lax
 import jax.numpy as jnp
 
-from optax_like._src import tree as tree_lib
+from optax_like._src import tree_math
 from optax_like._src import validation
 
 
 # --------------------------------------------------------------------------- tree helpers
+
+# Elementwise tree helpers are the project's (optax.tree's numerics); the reductions below widen
+# 16-bit leaves to float32 first.
+tree_add_scale = tree_math.tree_add_scale
+tree_scale = tree_math.tree_scale
+tree_cast_like = tree_math.tree_cast_like
+tree_where = tree_math.tree_where
 
 
 def _wide(x: Any) -> jax.Array:
@@ -32,19 +38,9 @@ def _wide(x: Any) -> jax.Array:
   return x
 
 
-def _leaf_vdot(a: Any, b: Any) -> jax.Array:
-  r""":math:`\sum_i \bar a_i b_i` over all elements of two same-shaped arrays."""
-  a, b = _wide(a), _wide(b)
-  if a.shape != b.shape:
-    raise ValueError(f'tree_vdot: leaves of shapes {a.shape} and {b.shape} differ.')
-  if jnp.issubdtype(a.dtype, jnp.complexfloating):
-    a = jnp.conj(a)
-  # A full contraction rather than ``jnp.vdot``: vdot ravels, which reshapes sharded leaves.
-  return jnp.tensordot(a, b, a.ndim, precision=lax.Precision.HIGHEST)
-
-
 def tree_vdot(x: Any, y: Any) -> jax.Array:
-  r"""The inner product :math:`\langle x, y\rangle = \sum_{\text{leaves}} \sum_i \bar x_i y_i`.
+  r"""The inner product :math:`\langle x, y\rangle = \sum_{\text{leaves}} \sum_i \bar x_i y_i`
+  (``optax.tree.vdot``, with 16-bit leaves multiplied and summed in float32).
 
   Example:
     >>> import jax.numpy as jnp
@@ -52,41 +48,17 @@ def tree_vdot(x: Any, y: Any) -> jax.Array:
     >>> float(tree_vdot({'a': jnp.array([1., 2.])}, {'a': jnp.array([3., 4.])}))
     11.0
   """
-  parts = jax.tree.map(_leaf_vdot, x, y)
-  return jax.tree.reduce(operator.add, parts, initializer=0)
+  return tree_math.tree_vdot(jax.tree.map(_wide, x), jax.tree.map(_wide, y))
 
 
 def tree_sq_norm(x: Any) -> jax.Array:
   r"""The squared Euclidean norm :math:`\sum |x_i|^2` over every leaf (real-valued)."""
-  sums = jax.tree.map(lambda v: jnp.sum(jnp.square(_wide(v).real) + jnp.square(_wide(v).imag)), x)
-  return jnp.asarray(jax.tree.reduce(operator.add, sums, initializer=0))
+  return tree_math.tree_norm(jax.tree.map(_wide, x), squared=True)
 
 
 def tree_norm(x: Any) -> jax.Array:
   r"""The Euclidean norm :math:`\sqrt{\sum |x_i|^2}` over every leaf."""
-  return jnp.sqrt(tree_sq_norm(x))
-
-
-def tree_add_scale(x: Any, scalar: Any, y: Any) -> Any:
-  """``x + scalar * y`` leaf by leaf; a None leaf of ``x`` stays None."""
-  scalar = jnp.asarray(scalar)
-  return jax.tree.map(lambda a, b: None if a is None else a + scalar * b, x, y,
-                      is_leaf=tree_lib.is_none)
-
-
-def tree_scale(scalar: Any, x: Any) -> Any:
-  """``scalar * x`` leaf by leaf."""
-  return jax.tree.map(lambda a: scalar * a, x)
-
-
-def tree_cast_like(x: Any, like: Any) -> Any:
-  """``x`` with every leaf cast to the dtype of the leaf of ``like`` at the same place."""
-  return jax.tree.map(lambda a, b: a.astype(b.dtype) if hasattr(b, 'dtype') else a, x, like)
-
-
-def tree_where(condition: Any, x: Any, y: Any) -> Any:
-  """``x`` where ``condition`` holds, else ``y``, leaf by leaf (a scalar condition)."""
-  return jax.tree.map(lambda a, b: jnp.where(condition, a, b), x, y)
+  return tree_math.tree_norm(jax.tree.map(_wide, x))
 
 
 # --------------------------------------------------------------------------- power iteration
