@@ -178,28 +178,28 @@ def build_contenders(args, tf_mod) -> Dict[str, Dict[str, Callable[[], Any]]]:
     return [v.value() for v in gvars]
 
   # optax_like.keras.function: the train step compiled once (tf.function's habit).
-  fvars = [K.Variable(w) for w in weights]
-  fopt = KERAS[args.optimizer](K)
+  kf_vars = [K.Variable(w) for w in weights]
+  kf_opt = KERAS[args.optimizer](K)
 
   @K.function
   def train_step(x, y):
-    fopt.minimize(lambda: jnp.mean((mlp(fvars, x, jnp.tanh) - y) ** 2), fvars)
+    kf_opt.minimize(lambda: jnp.mean((mlp(kf_vars, x, jnp.tanh) - y) ** 2), kf_vars)
 
   def run_function_min():
     x, y = next_batch()
     train_step(x, y)
-    return [v.value() for v in fvars]
+    return [v.value() for v in kf_vars]
 
-  avars = [K.Variable(w) for w in weights]
-  aopt = KERAS[args.optimizer](K)
+  ka_vars = [K.Variable(w) for w in weights]
+  ka_opt = KERAS[args.optimizer](K)
 
   @K.function
   def apply_step(gs):
-    aopt.apply_gradients(zip(gs, avars))
+    ka_opt.apply_gradients(zip(gs, ka_vars))
 
   def run_function_apply():
     apply_step(jgrads)
-    return [v.value() for v in avars]
+    return [v.value() for v in ka_vars]
 
   groups = {
       'apply': {'optax (jit)': run_optax_apply, 'keras.apply_gradients': run_keras_apply,

@@ -38,8 +38,12 @@ same program op by op (no compilation; useful for a handful of steps).
 ``var_list`` replaced by tracers, differentiates it with ``jax.vjp`` and applies the update in
 the same compiled function. The loss is traced on every call, so arrays it reads (the batch,
 other Variables) are fresh inputs each time; the compiled program is reused while the traced
-program is the same. A variable the loss does not depend on gets a ``None`` gradient, as
-under ``tf.GradientTape``.
+program is the same. Only the forward pass is traced per call when its program identifies
+the gradient (no ``custom_jvp``/``custom_vjp`` rule or callback in it: these are Python
+functions, so then the gradient itself is traced and identifies the program). A variable the
+loss does not depend on gets a ``None`` gradient, as under ``tf.GradientTape``. For the
+lowest overhead, compile the whole train step with ``optax_like.keras.function`` (traced once
+per input signature; see ``docs/keras_overhead.md``).
 
 Sparse gradients (``IndexedSlices``) follow Keras 2 per optimizer: SGD without momentum
 scatter-adds ``-lr * values`` (repeated indices add up); SGD with momentum and RMSprop with

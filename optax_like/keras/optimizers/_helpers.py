@@ -87,7 +87,8 @@ def _as_input(value: Any) -> Any:
 
 def _check_scalar_hyper(name: str, value: Any) -> Any:
   """``value`` if it is a scalar (a vector hyperparameter would broadcast per element)."""
-  shape = np.shape(getattr(value, '_value', value))
+  # (``jax.Array._value`` is a host copy: only a Variable is unwrapped.)
+  shape = np.shape(value._value if isinstance(value, Variable) else value)  # pylint: disable=protected-access
   if shape != ():
     raise ValueError(f'The hyperparameter `{name}` must be a scalar (a number, a scalar '
                      f'Variable, a schedule or a callable returning a scalar); got a value of '

@@ -26,8 +26,9 @@ from optax_like.keras import schedules
 from optax_like.keras.optimizers._helpers import (_Id, _as_input, _call_hyper, _check_scalar_hyper, _f32_number,
     _freeze, _initial_value, _is_number, _is_schedule, _to_snake_case)
 from optax_like.keras.optimizers.programs import (_VARIABLE_IN_JAX_FUNCTION, _cached_program, _dependence_mask,
-    _fingerprint_or_none, _passed_a_variable_to_jax)
-from optax_like.keras.optimizers.step import (_StepConfig, _Bound, _apply_program, _loss_program, _mesh_sharding)
+    _fingerprint_or_none, _passed_a_variable_to_jax, _strict_fingerprint_or_none)
+from optax_like.keras.optimizers.step import (_StepConfig, _Bound, _apply_program, _forward_loss_program,
+    _loss_program, _mesh_sharding)
 from optax_like.keras.variables import (VARIABLE_IN_JAX_FUNCTION, IndexedSlices, Variable,
                                         _check_counter, _keep_placement, _note_counter)
 
@@ -940,6 +941,31 @@ class Optimizer:
       return None, (False,) * len(var_list)
     return closed, _dependence_mask(closed.jaxpr, len(var_list))
 
+  @staticmethod
+  def _trace_forward(loss: Callable, var_list: List[Variable]):
+    """``(closed jaxpr of values -> loss, strict fingerprint, dependence mask)``.
+
+    ``(None, None, mask)`` for a loss without gradients (integer or boolean).
+    """
+    def primal(vals):
+      with _Bound(var_list, vals):
+        out = loss()
+      out = out._value if isinstance(out, Variable) else out  # pylint: disable=protected-access
+      return jnp.asarray(out)
+
+    values = [v._value for v in var_list]  # pylint: disable=protected-access
+    try:
+      closed = jax.make_jaxpr(primal)(values)
+    except (TypeError, ValueError) as err:
+      if _passed_a_variable_to_jax(err) and VARIABLE_IN_JAX_FUNCTION not in str(err):
+        raise TypeError(_VARIABLE_IN_JAX_FUNCTION) from err
+      raise
+    out_aval = closed.out_avals[0]
+    if not jnp.issubdtype(out_aval.dtype, jnp.inexact):
+      return None, None, (False,) * len(var_list)
+    return closed, _strict_fingerprint_or_none(closed.jaxpr), _dependence_mask(
+        closed.jaxpr, len(var_list))
+
   def _compute_gradients(self, loss: Callable, var_list: Any, grad_loss: Any = None,
                          tape: Any = None) -> List[Tuple[Optional[jax.Array], Variable]]:
     """``[(gradient or None, variable)]`` of a zero-argument loss (``None``: no dependence)."""
@@ -974,6 +1000,27 @@ class Optimizer:
     del name, tape
     self._check_loss(loss)
     var_list = self._resolve_var_list(loss, var_list)
+    # The forward pass alone is traced when its program identifies the gradient (no custom
+    # derivative rules or callbacks); otherwise the gradient itself is traced.
+    forward, fingerprint, mask = self._trace_forward(loss, var_list)
+    if forward is not None and fingerprint is not None and any(mask):
+      pairs = self._filter_empty_gradients(
+          [(True if m else None, v) for v, m in zip(var_list, mask)])
+      variables = [v for _, v in pairs]
+      self._check_dtypes(variables)
+      self._create_all_weights(variables)
+      count = self._count_before_step()
+      key, cfg = self._step_config(variables, True)
+      program = _cached_program(
+          ('minimize-forward', fingerprint, mask, key, grad_loss is None),
+          lambda: _forward_loss_program(cfg, forward.jaxpr, mask, cfg.jit, grad_loss is not None))
+      names = cfg.var_slot_names
+      _, new_values, new_slots, new_it, new_shared = program(
+          list(forward.consts), [v._value for v in var_list],  # pylint: disable=protected-access
+          None if grad_loss is None else jnp.asarray(grad_loss),
+          self._slot_inputs(variables, names), self._step_hypers(), self._iteration_count())
+      self._write_back(variables, names, new_values, new_slots, new_it, new_shared, count)
+      return self._iterations
     closed, mask = self._trace_value_and_grads(loss, var_list, grad_loss)
     pairs = self._filter_empty_gradients(
         [(True if m else None, v) for v, m in zip(var_list, mask)])

@@ -127,13 +127,32 @@ def _jaxpr_fingerprint(jaxpr) -> Tuple[Any, ...]:
 
   parts = [tuple((atom(v), v.aval) for v in jaxpr.constvars),
            tuple((atom(v), v.aval) for v in jaxpr.invars)]
+  strict = getattr(_STRICT, 'on', False)
   for eqn in jaxpr.eqns:
-    skip = _RULE_PARAMS.get(eqn.primitive.name, frozenset())
+    skip = frozenset() if strict else _RULE_PARAMS.get(eqn.primitive.name, frozenset())
     params = tuple(sorted((k, _freeze_param(v)) for k, v in eqn.params.items() if k not in skip))
     parts.append((eqn.primitive.name, tuple(atom(v) for v in eqn.invars), params,
                   tuple((atom(v), v.aval) for v in eqn.outvars), tuple(eqn.effects)))
   parts.append(tuple(atom(v) for v in jaxpr.outvars))
   return tuple(parts)
+
+
+_STRICT = threading.local()
+
+
+def _strict_fingerprint_or_none(jaxpr) -> Optional[Tuple[Any, ...]]:
+  """The fingerprint of a program that will be differentiated again (a loss's forward pass).
+
+  Custom derivative rules are Python callables there, which the program's derivative depends
+  on: a jaxpr holding any (``custom_jvp``/``custom_vjp``, callbacks) gives None.
+  """
+  _STRICT.on = True
+  try:
+    return _jaxpr_fingerprint(jaxpr)
+  except _Opaque:
+    return None
+  finally:
+    _STRICT.on = False
 
 
 def _fingerprint_or_none(jaxpr) -> Optional[Tuple[Any, ...]]:

@@ -278,6 +278,30 @@ def _apply_program(cfg: _StepConfig) -> Callable:
   return jax.jit(step) if cfg.jit else step
 
 
+def _forward_loss_program(cfg: _StepConfig, jaxpr, mask: Tuple[bool, ...], jit: bool,
+                          with_grad_loss: bool) -> Callable:
+  """``minimize``'s step from the loss's forward program (differentiated inside the step).
+
+  Used when ``jaxpr`` (``(values...) -> loss``) holds no custom derivative rule or callback,
+  so that JAX's derivative of the program is the loss's: tracing only the forward pass per
+  call is the cheaper half.
+  """
+  def step(consts, values, grad_loss, slots, hypers, iterations):
+    _STATS['traces'] += 1
+    f = lambda vals: jax.core.eval_jaxpr(jaxpr, consts, *vals)[0]
+    loss, vjp = jax.vjp(f, list(values))
+    ct = (jnp.ones_like(loss) if not with_grad_loss
+          else jnp.broadcast_to(jnp.asarray(grad_loss, loss.dtype), loss.shape))
+    (grads,) = vjp(ct)
+    grads = [g for g, m in zip(grads, mask) if m]
+    selected = [v for v, m in zip(values, mask) if m]
+    new_values, new_slots, new_it, new_shared = _apply_core(cfg, selected, grads, slots, hypers,
+                                                            iterations)
+    return loss, new_values, new_slots, new_it, new_shared
+
+  return jax.jit(step) if jit else step
+
+
 def _loss_program(cfg: Optional[_StepConfig], jaxpr, mask: Tuple[bool, ...],
                   jit: bool) -> Callable:
   """``loss, grads`` (and, with ``cfg``, the whole optimizer step) from a traced gradient.
