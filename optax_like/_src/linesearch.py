@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 
 from optax_like._src import base
+from optax_like._src import state_utils
 from optax_like._src import tree as tree_lib
 from optax_like._src import validation
 from optax_like._src.linear_algebra import (tree_add_scale, tree_cast_like, tree_scale,
@@ -647,39 +648,6 @@ def scale_by_zoom_linesearch(
 # --------------------------------------------------------------------------- reuse from state
 
 
-def _fields_named(state: Any, name: str) -> list:
-  """Every value stored under ``name`` in ``state``: a NamedTuple field or a dict key, at any
-  depth (as ``optax.tree.get`` finds them)."""
-  found = []
-
-  def visit(node):
-    if isinstance(node, tuple) and hasattr(node, '_fields'):
-      if name in node._fields:
-        found.append(getattr(node, name))
-      children = list(node)
-    elif isinstance(node, dict):
-      if name in node:
-        found.append(node[name])
-      children = list(node.values())
-    elif isinstance(node, (list, tuple)):
-      children = list(node)
-    else:
-      return
-    for child in children:
-      visit(child)
-
-  visit(state)
-  return found
-
-
-def _lookup(state: Any, name: str) -> Any:
-  found = _fields_named(state, name)
-  if len(found) > 1:
-    raise KeyError(f'value_and_grad_from_state: the state holds {len(found)} entries named '
-                   f'{name!r} (several line searches?); it must hold exactly one.')
-  return found[0] if found else None
-
-
 def value_and_grad_from_state(
     value_fn: Callable[..., jax.typing.ArrayLike],
 ) -> Callable[..., tuple[jax.typing.ArrayLike, base.Updates]]:
@@ -711,7 +679,8 @@ def value_and_grad_from_state(
                     f'{type(value_fn).__name__}.')
 
   def value_and_grad(params, *fn_args, state, **fn_kwargs):
-    value, grad = _lookup(state, 'value'), _lookup(state, 'grad')
+    # optax.tree.get's lookup: None when absent, KeyError when several entries match.
+    value, grad = state_utils.tree_get(state, 'value'), state_utils.tree_get(state, 'grad')
     if value is None or grad is None:
       raise ValueError(
           'value_and_grad_from_state: no value or gradient found in the state; the optimizer '
