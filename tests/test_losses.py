@@ -83,9 +83,6 @@ def _cases():
           {'where': mask}, 0),
       'poly_loss_cross_entropy': (
           lambda r, s: (normal(r, (4, 5), s), _softmax(r, (4, 5))), {'epsilon': 2.0}, 0),
-      'poly_loss_cross_entropy/where': (
-          lambda r, s: (normal(r, (4, 5), s), _one_hot(r, (4, 5)) * mask),
-          {'epsilon': -1.0, 'where': mask}, 0),
       'kl_divergence': (
           lambda r, s: (np.asarray(jax.nn.log_softmax(normal(r, (4, 5), s))), _softmax(r, (4, 5))),
           {}, 0),
@@ -127,15 +124,11 @@ def _cases():
           lambda r, s: (normal(r, (4, 5), s), r.integers(0, 3, size=(4, 5)).astype(np.float32)),
           {'where': mask, 'weights': np.linspace(0.5, 2, 5, dtype=np.float32),
            'reduce_fn': jnp.sum}, 0),
-      'ranking_softmax_loss/none': (
-          lambda r, s: (normal(r, (4, 5), s), r.integers(0, 3, size=(4, 5)).astype(np.float32)),
-          {'where': mask, 'reduce_fn': None}, 0),
       'dice_loss': (_dice_inputs, {}, 0),
       'dice_loss/tversky': (
           _dice_inputs, {'alpha': 0.3, 'beta': 0.7, 'reduction': 'none',
                          'class_weights': np.array([0.5, 1.0, 1.5, 2.0], np.float32),
                          'ignore_background': True, 'smooth': 0.5}, 0),
-      'dice_loss/binary': (lambda r, s: _dice_inputs(r, s, 1), {'reduction': 'sum'}, 0),
       'multiclass_generalized_dice_loss': (_dice_inputs, {'ignore_background': True}, 0),
       'binary_dice_loss': (
           lambda r, s: (normal(r, (2, 3, 3), s), (r.uniform(size=(2, 3, 3)) > .5)
@@ -227,7 +220,7 @@ SWEEP = [(case, ('unit', 'large', 'small') if case in SMALL_SCALE_CASES else ('u
          for case in sorted(CASES)]
 
 
-@pytest.mark.parametrize('case,scales', SWEEP)
+@pytest.mark.parametrize('case,scales', SWEEP, ids=[case for case, _ in SWEEP])
 def test_values_and_gradients_equal_optax(case, scales):
   for scale in scales:
     ours, theirs = _call_both(case, scale, seed=zlib.crc32(f'{case} {scale}'.encode()))
@@ -246,11 +239,10 @@ def test_eager_equals_optax(case):
 
 # ----------------------------------------------------------------------------- 16-bit inputs
 
-LOW_PRECISION = ['sigmoid_binary_cross_entropy', 'sigmoid_focal_loss', 'softmax_cross_entropy',
+LOW_PRECISION = ['sigmoid_binary_cross_entropy', 'sigmoid_focal_loss',
                  'softmax_cross_entropy/where', 'softmax_cross_entropy_with_integer_labels',
-                 'poly_loss_cross_entropy', 'kl_divergence', 'multiclass_sparsemax_loss',
-                 'ctc_loss', 'huber_loss', 'log_cosh', 'cosine_similarity',
-                 'ranking_softmax_loss', 'ntxent', 'triplet_margin_loss', 'l2_loss']
+                 'kl_divergence', 'multiclass_sparsemax_loss', 'ctc_loss', 'huber_loss',
+                 'cosine_similarity', 'ranking_softmax_loss', 'triplet_margin_loss']
 def _to(dtype, x):
   if isinstance(x, np.ndarray) and np.issubdtype(x.dtype, np.floating):
     return jnp.asarray(x, dtype)

@@ -89,8 +89,9 @@ def dice_loss(
     sums = np.asarray(jnp.sum(predictions, axis=-1), dtype=np.float64)
     if not np.allclose(sums, 1.0, rtol=1e-5):
       raise ValueError(
-          f'{fn}: with apply_softmax=False, `predictions` must be probabilities that sum to 1 '
-          f'over the last axis; the sums range over [{sums.min():.6f}, {sums.max():.6f}].')
+          f'{fn}: with apply_softmax=False, `predictions` must be valid probability '
+          f'distributions that sum to 1 over the last axis; the sums range over '
+          f'[{sums.min():.6f}, {sums.max():.6f}].')
   dtype = jnp.result_type(predictions, targets)
   probs = _common.wide(predictions)
   if apply_softmax:
