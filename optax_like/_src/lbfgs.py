@@ -8,8 +8,6 @@ learning rate and, by default, a zoom line search. Both are drop-ins for optax's
 keeps optax's dtypes.
 """
 
-from __future__ import annotations
-
 import operator
 from typing import Any, NamedTuple, Optional, Union
 
