@@ -7,7 +7,6 @@ on how elements are grouped into leaves (factored moments, per-axis accumulators
 key per leaf), so ``fused`` rejects them with a clear error.
 """
 
-from __future__ import annotations
 
 import warnings
 from typing import Any, Optional
