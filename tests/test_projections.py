@@ -46,8 +46,13 @@ def test_every_optax_projection_is_here():
   assert len(NAMES) == 12
 
 
-@pytest.mark.parametrize('kind,jit', [('nested', False), ('list', True)])
-@pytest.mark.parametrize('name', NAMES)
+# Jitted for every name on two tree layouts; eagerly for a few (lax.cond, custom JVP).
+SWEEP = ([(name, 'nested', True) for name in NAMES] + [(name, 'list', True) for name in NAMES]
+         + [(name, 'nested', False) for name in ('projection_simplex', 'projection_l1_ball',
+                                                 'projection_halfspace')])
+
+
+@pytest.mark.parametrize('name,kind,jit', SWEEP)
 def test_values_and_vjps_equal_optax(name, kind, jit):
   rng = np.random.default_rng(zlib.crc32(f'{name} {kind}'.encode()))
   scale = 3.0 if name in ('projection_l1_ball', 'projection_l2_ball') else 1.0
@@ -55,15 +60,19 @@ def test_values_and_vjps_equal_optax(name, kind, jit):
   weights = random_tree(rng, kind)
   if name == 'projection_hypercube':
     weights = jax.tree.leaves(weights)[0]
-  results = []
-  for fn in (getattr(ox.projections, name), getattr(optax.projections, name)):
-    def weighted(x, fn=fn):
-      out = fn(x, *args[1:])
+
+  def side(fn, x, rest):
+    # The projection, and the vector-Jacobian product with `weights` (through its gradient).
+    def weighted(x):
+      out = fn(x, *rest)
       return sum(jnp.vdot(w, o) for w, o in zip(jax.tree.leaves(weights), jax.tree.leaves(out)))
-    value_and_vjp = jax.value_and_grad(weighted)
-    out = (jax.jit(fn) if jit else fn)(*args)
-    results.append((out, (jax.jit(value_and_vjp) if jit else value_and_vjp)(args[0])))
-  assert_trees_close(results[0], results[1], rtol=RTOL, atol=ATOL, err_msg=name, log=LOG)
+    return fn(x, *rest), jax.value_and_grad(weighted)(x)
+
+  def both(x, rest):   # ours and optax's in one program (one compilation per test)
+    return [side(getattr(module, name), x, rest) for module in (ox.projections,
+                                                                 optax.projections)]
+  ours, theirs = (jax.jit(both) if jit else both)(args[0], args[1:])
+  assert_trees_close(ours, theirs, rtol=RTOL, atol=ATOL, err_msg=name, log=LOG)
 
 
 def test_projections_land_in_their_sets():
