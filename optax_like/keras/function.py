@@ -169,19 +169,18 @@ class Function:
     leaves, treedef, dynamic, static, arg_vars = self._split(args, kwargs)
     arrays = [leaves[i] for i in dynamic]
     signature = (treedef, static, tuple(id(v) for v in arg_vars),
-                 tuple((np.shape(a), np.result_type(a).str, getattr(a, 'weak_type', False))
-                       for a in arrays))
+                 tuple((a.shape, a.dtype, getattr(a, 'weak_type', False)) for a in arrays))
     with self._lock:
       entry = self._programs.get(signature)
       if entry is None:
         entry = self._build(leaves, treedef, dynamic, self._discover(leaves, treedef, dynamic))
       for _ in range(_MAX_RETRACES):
-        state_vars, program, increments = entry
+        state_vars, program, increments, counters = entry
         # int32 step counters (optimizers' ``iterations``): never wrap silently. Known values
         # are tracked on the host, so this reads the device only after a user assignment.
         counts = {i: variables_lib._check_counter(  # pylint: disable=protected-access
                       state_vars[i], increments.get(i, 1), self.__name__)
-                  for i in self._counters(state_vars)}
+                  for i in counters}
         values = [v.__dict__['_v'] for v in state_vars]
         try:
           out, written = program(values, arrays)
@@ -232,7 +231,7 @@ class Function:
       written = {index[v]: ctx.values[v] for v in ctx.written if v in index}
       return out, written
 
-    return state_vars, jax.jit(pure), {}
+    return state_vars, jax.jit(pure), {}, self._counters(state_vars)
 
   @staticmethod
   def _counters(state_vars):

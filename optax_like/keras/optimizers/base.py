@@ -23,6 +23,7 @@ from optax_like._src import base
 from optax_like._src import distributed
 from optax_like._src import keras_numerics as kn
 from optax_like.keras import schedules
+from optax_like.keras import variables as _variables_lib
 from optax_like.keras.optimizers._helpers import (_Id, _as_input, _call_hyper, _check_scalar_hyper, _f32_number,
     _freeze, _initial_value, _is_number, _is_schedule, _to_snake_case)
 from optax_like.keras.optimizers.programs import (_VARIABLE_IN_JAX_FUNCTION, _cached_program, _dependence_mask,
@@ -45,6 +46,11 @@ def _serialized(method: Callable) -> Callable:
     with self._lock:  # pylint: disable=protected-access
       return method(self, *args, **kwargs)
   return locked
+
+
+@functools.lru_cache(maxsize=None)
+def _several_devices() -> bool:
+  return jax.device_count() > 1
 
 
 def _takes_apply_state(fn: Callable) -> bool:
@@ -661,7 +667,9 @@ class Optimizer:
 
   def _step_config(self, variables: Sequence[Variable], aggregate: bool, stateless: bool = False):
     """The cache key and static configuration of a step over ``variables`` (memoized)."""
-    shardings = None if stateless else tuple(_mesh_sharding(v._value) for v in variables)  # pylint: disable=protected-access
+    shardings = None
+    if not stateless and _several_devices():   # (one device: nothing can be split)
+      shardings = tuple(_mesh_sharding(v._value) for v in variables)  # pylint: disable=protected-access
     if shardings is not None and not any(shardings):
       shardings = None
     memo_key = (self.__dict__.get('_config_version', 0), aggregate, shardings,
@@ -757,6 +765,17 @@ class Optimizer:
     for name, var in self._shared_variables().items():
       if new_shared and name in new_shared:
         var._value = new_shared[name]  # pylint: disable=protected-access
+    if _variables_lib._context() is None:  # pylint: disable=protected-access
+      # Outside a traced step: store directly (the hot path of every step).
+      for v, x in zip(variables, new_values):
+        v.__dict__['_v'] = x
+      for v, names, s in zip(variables, var_slot_names, new_slots):
+        if names:
+          slots = self._slots[v._uid]  # pylint: disable=protected-access
+          for n, x in zip(names, s):
+            slots[n].__dict__['_v'] = x
+      self._iterations.__dict__['_v'] = new_it
+      return
     for v, x in zip(variables, new_values):
       v._value = x  # pylint: disable=protected-access
     for v, names, s in zip(variables, var_slot_names, new_slots):
