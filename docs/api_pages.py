@@ -4,8 +4,9 @@ Every public name of ``optax_like``, of its public submodules and of ``optax_lik
 page under ``api/<namespace>/<name>.md``, rendered by mkdocstrings from its docstring, and the
 pages are grouped in the nav as a user looks for them. Nothing here lists names by hand: a name
 exported tomorrow gets its page at the next build, and ``tests/test_docs.py`` fails if one does
-not. Names that a submodule re-exports from the top level (``optax_like.transforms.scale_by_adam``
-is ``optax_like.scale_by_adam``) get a short page pointing at the top-level one.
+not. A name that a namespace re-exports from an earlier one (``optax_like.transforms.clip`` is
+``optax_like.clip``, ``optax_like.keras.optimizers.Adam`` is ``optax_like.keras.Adam``) gets a
+short page pointing at the first one.
 """
 
 from __future__ import annotations
@@ -121,12 +122,20 @@ def _is_state_or_type(name, obj):
   return module == 'typing' or not module.startswith('optax_like')
 
 
+# The few top-level names a user looks for among the core API rather than where they are defined.
+_CORE_NAMES = {'apply_updates', 'incremental_update', 'global_norm'}
+
+
 def _group(namespace, name, obj):
   if namespace in _SUBMODULE_GROUPS:
     return _SUBMODULE_GROUPS[namespace]
   if namespace != 'optax_like':
     return 'Submodule ' + namespace.split('.', 1)[1]
   module = (getattr(obj, '__module__', '') or '').rsplit('.', 1)[-1]
+  if name in _CORE_NAMES:
+    return 'Core'
+  if inspect.isclass(obj) and name.endswith('State') and name != 'EmptyState':
+    return 'State classes and types'
   if module == 'base':
     return 'Core'
   if _is_state_or_type(name, obj):
@@ -145,29 +154,39 @@ def _group(namespace, name, obj):
 
 
 def entries() -> list[Entry]:
-  """Every documented (namespace, name), with its group, page path and the page it aliases."""
-  top = importlib.import_module('optax_like')
+  """Every documented (namespace, name), with its group, page path and the page it aliases.
+
+  A name that an earlier namespace (in ``NAMESPACES`` order) already exports under the same
+  name, as the same object, gets a short page pointing there (``alias_of``, a dotted name).
+  """
   result = []
+  first_seen = {}
   for namespace in NAMESPACES:
     module = importlib.import_module(namespace)
     for name in public_names(namespace):
       obj = getattr(module, name)
-      alias_of = None
-      if (namespace != 'optax_like' and name in top.__all__ and getattr(top, name) is obj
-          and not _is_state_or_type(name, obj)):
-        alias_of = f'optax_like.{name}'
+      key = (id(obj), name)
+      alias_of = first_seen.get(key)
+      if alias_of is None:
+        first_seen[key] = f'{namespace}.{name}'
       result.append(Entry(namespace, name, obj, _group(namespace, name, obj),
                           f'api/{namespace}/{name}.md', alias_of))
   return result
+
+
+def alias_page(entry: Entry) -> str:
+  """The page path (under api/) of the entry an alias points to."""
+  namespace, name = entry.alias_of.rsplit('.', 1)
+  return f'{namespace}/{name}'
 
 
 def page_text(entry: Entry) -> str:
   """The Markdown source of one API page."""
   full = f'{entry.namespace}.{entry.name}'
   if entry.alias_of:
-    target = f'../optax_like/{entry.name}.md'
+    target = f'../{alias_page(entry)}.md'
     return (f'# {full}\n\n`{full}` is the same object as '
-            f'[`{entry.alias_of}`]({target}), re-exported here as optax does.\n')
+            f'[`{entry.alias_of}`]({target}), re-exported here (as optax does).\n')
   return f'::: {full}\n'
 
 

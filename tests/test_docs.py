@@ -40,7 +40,8 @@ def test_site_builds_strict_with_a_page_for_every_public_name(tmp_path):
       continue
     text = page.read_text()
     # A page rendered by mkdocstrings (or, for a re-export, a link to the one that is).
-    marker = f'../../optax_like/{entry.name}/' if entry.alias_of else 'class="doc doc-'
+    marker = (f'../../{api_pages.alias_page(entry)}/' if entry.alias_of
+              else 'class="doc doc-')
     if marker not in text:
       missing.append(f'{entry.namespace}.{entry.name} (not rendered)')
   assert not missing, missing
@@ -63,6 +64,9 @@ def test_every_public_name_is_grouped_and_top_level_names_are_all_there():
   assert by_name[('optax_like', 'warmup_cosine_decay_schedule')].group == 'Schedules'
   assert by_name[('optax_like', 'fused')].group == 'Fused execution'
   assert by_name[('optax_like.keras', 'Variable')].group == 'Keras layer'
+  assert by_name[('optax_like', 'apply_updates')].group == 'Core'
+  assert by_name[('optax_like', 'ScaleByAdamState')].group == 'State classes and types'
+  assert by_name[('optax_like.keras.optimizers', 'Adam')].alias_of == 'optax_like.keras.Adam'
   # Re-exports point at the top-level page instead of duplicating it.
   assert (by_name[('optax_like.transforms', 'add_decayed_weights')].alias_of
           == 'optax_like.add_decayed_weights')
