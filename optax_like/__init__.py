@@ -273,6 +273,23 @@ from optax_like import schedules
 from optax_like import transforms
 
 import types as _types
+import warnings as _warnings
+
+# optax's deprecated top-level aliases of contrib names: reachable, with optax's warning.
+_DEPRECATED = {
+    'differentially_private_aggregate': 'optax_like.contrib.differentially_private_aggregate',
+    'DifferentiallyPrivateAggregateState': 'optax_like.contrib.DifferentiallyPrivateAggregateState',
+    'dpsgd': 'optax_like.contrib.dpsgd',
+}
+
+
+def __getattr__(name):
+  if name in _DEPRECATED:
+    _warnings.warn(f'optax_like.{name} is deprecated (as in optax): use {_DEPRECATED[name]}.',
+                   DeprecationWarning, stacklevel=2)
+    return getattr(contrib, name)
+  raise AttributeError(f"module 'optax_like' has no attribute {name!r}")
+
 
 __version__ = '0.1.0'
 

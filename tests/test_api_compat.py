@@ -131,12 +131,17 @@ CALLABLE_DEFAULTS = {
     ('microbatching', 'micro_grad', 'transform_fn'): 3.0,   # identity
     ('microbatching', 'micro_grad', 'metrics_fn'): 3.0,     # returns None
     ('', 'scale_by_factored_rms', 'decay_rate_fn'): 3.0,    # Adafactor's 1 - (i + 1)**-0.8
+    ('contrib', 'adopt', 'clip_value_fn'): 3.0,             # ADOPT's step ** 0.25
+    ('contrib', 'scale_by_adopt', 'clip_value_fn'): 3.0,
 }
 
 # Defaults that are transformation instances (two instances never compare equal, and their repr
 # holds addresses): compared by the state class their init gives and one update of
 # f(w) = sum(w^2) along -grad f (the keyword arguments of a line search's update).
 TRANSFORM_DEFAULTS = {('', 'lbfgs', 'linesearch')}   # a zoom line search
+# Defaults that are transformation instances compared by the state class and leaf shapes their
+# init gives (Sophia's Hutchinson estimator needs a loss function to update).
+INIT_TRANSFORM_DEFAULTS = {('contrib', 'sophia', 'hessian_diagonal_fn')}
 
 
 def _same_transform(a, b):
@@ -161,6 +166,12 @@ def test_signature_matches_optax(sub, name):
       probe = CALLABLE_DEFAULTS[(sub, name, a.name)]
       assert a.default(probe) is b.default(probe) or a.default(probe) == b.default(probe), (
           name, a.name)
+      continue
+    if (sub, name, a.name) in INIT_TRANSFORM_DEFAULTS:
+      import jax, jax.numpy as jnp   # pylint: disable=import-outside-toplevel
+      sa, sb = a.default.init(jnp.ones(3)), b.default.init(jnp.ones(3))
+      assert type(sa).__name__ == type(sb).__name__, (name, a.name)
+      assert jax.tree.map(jnp.shape, tuple(sa)) == jax.tree.map(jnp.shape, tuple(sb))
       continue
     if (sub, name, a.name) in TRANSFORM_DEFAULTS:
       assert _same_transform(a.default, b.default), (name, a.name)
