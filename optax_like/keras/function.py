@@ -104,12 +104,11 @@ class _Activate:
     self.ctx = ctx
 
   def __enter__(self):
-    self.saved = getattr(variables_lib._STATE, 'ctx', None)  # pylint: disable=protected-access
-    variables_lib._STATE.ctx = self.ctx  # pylint: disable=protected-access
+    self.saved = variables_lib._activate(self.ctx)  # pylint: disable=protected-access
     return self.ctx
 
   def __exit__(self, *exc):
-    variables_lib._STATE.ctx = self.saved  # pylint: disable=protected-access
+    variables_lib._deactivate(self.saved)  # pylint: disable=protected-access
     return False
 
 

@@ -33,10 +33,29 @@ _UIDS = itertools.count(1)
 # While ``optax_like.keras.function`` traces a step, every Variable read and write of this
 # thread goes through its ``_StateContext`` (the Variables are the step's state).
 _STATE = threading.local()
+# How many such contexts are active in all threads: while 0, reads and writes skip the
+# thread-local lookup (the hot path of every eager step).
+_ACTIVE = [0]
+_ACTIVE_LOCK = threading.Lock()
 
 
 def _context():
-  return getattr(_STATE, 'ctx', None)
+  return getattr(_STATE, 'ctx', None) if _ACTIVE[0] else None
+
+
+def _activate(ctx: Any) -> Any:
+  """Makes ``ctx`` this thread's context; returns the previous one (for ``_deactivate``)."""
+  with _ACTIVE_LOCK:
+    _ACTIVE[0] += 1
+  saved = getattr(_STATE, 'ctx', None)
+  _STATE.ctx = ctx
+  return saved
+
+
+def _deactivate(saved: Any) -> None:
+  _STATE.ctx = saved
+  with _ACTIVE_LOCK:
+    _ACTIVE[0] -= 1
 
 VARIABLE_IN_JAX_FUNCTION = (
     'a Variable was passed to a JAX function (e.g. `jnp.dot(x, w)`, `jax.nn.relu(w)`). JAX '
@@ -102,14 +121,15 @@ class Variable:
 
   @property
   def _value(self) -> Any:
-    ctx = getattr(_STATE, 'ctx', None)
-    if ctx is not None:
-      return ctx.read(self)
+    if _ACTIVE[0]:
+      ctx = getattr(_STATE, 'ctx', None)
+      if ctx is not None:
+        return ctx.read(self)
     return self._v
 
   @_value.setter
   def _value(self, x: Any) -> None:
-    ctx = getattr(_STATE, 'ctx', None)
+    ctx = getattr(_STATE, 'ctx', None) if _ACTIVE[0] else None
     if ctx is not None and '_v' in self.__dict__:
       ctx.write(self, x)
     else:

@@ -795,6 +795,8 @@ class Optimizer:
   @staticmethod
   def _prepare_gradient(g: Any, v: Variable) -> Any:
     """Host-side checks and conversion of one gradient (arrays pass through untouched)."""
+    if isinstance(g, jax.Array) and g.shape == v.__dict__['_v'].shape:
+      return g   # the common case, checked first
     if isinstance(g, Variable):
       g = g._value  # pylint: disable=protected-access
     if isinstance(g, IndexedSlices):
