@@ -84,9 +84,14 @@ from optax_like._src.injection import StatefulSchedule
 from optax_like._src.injection import WrappedSchedule
 from optax_like._src.injection import inject_hyperparams
 from optax_like._src.injection import inject_stateful_hyperparams
+from optax_like._src.keras_numerics import keras_adadelta
+from optax_like._src.keras_numerics import keras_adagrad
 from optax_like._src.keras_numerics import keras_adam
+from optax_like._src.keras_numerics import keras_adamax
+from optax_like._src.keras_numerics import keras_ftrl
 from optax_like._src.keras_numerics import keras_gradient_clipping
 from optax_like._src.keras_numerics import keras_lars
+from optax_like._src.keras_numerics import keras_nadam
 from optax_like._src.keras_numerics import keras_learning_rate
 from optax_like._src.keras_numerics import keras_rmsprop
 from optax_like._src.keras_numerics import keras_sgd
