@@ -2,6 +2,7 @@
 
 The data comes from ``tools/gen_keras_golden.py`` (real TensorFlow, never installed in CI).
 Each dense case is replayed through ``keras_gradient_clipping`` + ``keras_sgd/adam/rmsprop/lars``
+(and ``keras_adagrad/adadelta/adamax/nadam/ftrl``)
 with ``keras_learning_rate`` over the Keras schedule classes. Sparse cases belong to the
 stateful layer (``optax_like.keras``) and are skipped here.
 """
@@ -18,8 +19,12 @@ import optax_like as ox
 from optax_like.keras import schedules as keras_schedules
 from differential import ErrorLog
 
-DATA = json.loads((pathlib.Path(__file__).parent / 'data' / 'keras_golden.json').read_text())
-CASES = {case['name']: case for case in DATA['cases']}
+_DIR = pathlib.Path(__file__).parent / 'data'
+# keras_golden.json: SGD, Adam, RMSprop, LARS; keras_golden_more.json: Adagrad, Adadelta,
+# Adamax, Nadam, Ftrl (both written by tools/gen_keras_golden.py).
+CASES = {case['name']: case
+         for file in ('keras_golden.json', 'keras_golden_more.json')
+         for case in json.loads((_DIR / file).read_text())['cases']}
 DENSE = sorted(name for name, case in CASES.items()
                if not any(isinstance(g, dict) for step in case['grads'] for g in step))
 
@@ -37,6 +42,8 @@ def build_chain(case):
   clip = ox.keras_gradient_clipping(kw.pop('clipvalue', None), kw.pop('clipnorm', None),
                                     kw.pop('global_clipnorm', None))
   lr = kw.pop('learning_rate', 0.01 if opt in ('SGD', 'LARS') else 0.001)
+  if opt == 'Nadam':
+    kw.pop('decay', None)   # tf.keras 2's legacy Nadam ignores `decay`
   alias = kw.pop('lr', None)
   if alias is not None and opt != 'LARS':   # tf-models LARS ignores `lr=`
     lr = alias
@@ -55,6 +62,20 @@ def build_chain(case):
     core = ox.keras_rmsprop(lr, rho=_f32(kw.pop('rho', 0.9)), momentum=_f32(kw.pop('momentum', 0.0)),
                             epsilon=kw.pop('epsilon', 1e-7) or 1e-7,
                             centered=kw.pop('centered', False))
+  elif opt == 'Adagrad':
+    core = ox.keras_adagrad(lr, initial_accumulator_value=_f32(kw.pop('initial_accumulator_value', 0.1)),
+                            epsilon=kw.pop('epsilon', 1e-7))
+  elif opt == 'Adadelta':
+    core = ox.keras_adadelta(lr, rho=_f32(kw.pop('rho', 0.95)), epsilon=kw.pop('epsilon', 1e-7))
+  elif opt == 'Adamax':
+    core = ox.keras_adamax(lr, beta_1=_f32(kw.pop('beta_1', 0.9)),
+                           beta_2=_f32(kw.pop('beta_2', 0.999)), epsilon=kw.pop('epsilon', 1e-7))
+  elif opt == 'Nadam':
+    core = ox.keras_nadam(lr, beta_1=_f32(kw.pop('beta_1', 0.9)),
+                          beta_2=_f32(kw.pop('beta_2', 0.999)), epsilon=kw.pop('epsilon', 1e-7),
+                          schedule_decay=_f32(kw.pop('schedule_decay', 0.004)))
+  elif opt == 'Ftrl':
+    core = ox.keras_ftrl(lr, **{k: _f32(kw.pop(k)) for k in list(kw)})
   else:
     core = ox.keras_lars(lr, **kw)
     kw = {}
@@ -114,5 +135,6 @@ def test_chain_reproduces_keras_trajectory(name):
 
 def test_golden_data_covers_all_optimizers():
   kinds = {CASES[n]['optimizer'] for n in DENSE}
-  assert kinds == {'SGD', 'Adam', 'RMSprop', 'LARS'}
-  assert len(DENSE) >= 60
+  assert kinds == {'SGD', 'Adam', 'RMSprop', 'LARS', 'Adagrad', 'Adadelta', 'Adamax', 'Nadam',
+                   'Ftrl'}
+  assert len(DENSE) >= 60 + 40
