@@ -14,39 +14,7 @@ import jax
 from jax import flatten_util
 import jax.numpy as jnp
 
-
-# Small tree helpers with optax.tree's semantics (reductions start from the Python 0 and add the
-# leaves in tree order; inner products at the highest matmul precision).
-def _tree_sum(tree: Any) -> jax.Array:
-  return jax.tree.reduce(operator.add, jax.tree.map(jnp.sum, tree), initializer=0)
-
-
-def _tree_vdot(x: Any, y: Any) -> jax.Array:
-  def leaf_vdot(a, b):
-    a, b = jnp.asarray(a), jnp.asarray(b)
-    if jnp.issubdtype(a.dtype, jnp.complexfloating):
-      a = jnp.conj(a)
-    return jnp.tensordot(a, b, a.ndim, precision=jax.lax.Precision.HIGHEST)
-  return jax.tree.reduce(operator.add, jax.tree.map(leaf_vdot, x, y), initializer=0)
-
-
-def _tree_l2_squared(tree: Any) -> jax.Array:
-  return jnp.asarray(_tree_sum(jax.tree.map(
-      lambda x: jnp.square(jnp.real(x)) + jnp.square(jnp.imag(x)), tree)))
-
-
-def _tree_l1(tree: Any) -> jax.Array:
-  return jnp.asarray(_tree_sum(jax.tree.map(jnp.abs, tree)))
-
-
-def _tree_scale(scalar: Any, tree: Any) -> Any:
-  return jax.tree.map(lambda x: scalar * x, tree)
-
-
-def _tree_add_scale(x: Any, scalar: Any, y: Any) -> Any:
-  scalar = jnp.asarray(scalar)
-  return jax.tree.map(lambda a, b: None if a is None else a + scalar * b, x, y,
-                      is_leaf=lambda a: a is None)
+from optax_like._src import tree_math
 
 
 def projection_non_negative(tree: Any) -> Any:
@@ -234,7 +202,7 @@ def projection_l1_ball(tree: Any, scale: jax.typing.ArrayLike = 1) -> Any:
     >>> ox.projections.projection_l1_ball(jnp.array([2.0, -1.0])).tolist()
     [1.0, -0.0]
   """
-  return jax.lax.cond(_tree_l1(tree) <= scale,
+  return jax.lax.cond(tree_math.tree_norm(tree, ord=1) <= scale,
                       lambda t: t,
                       lambda t: projection_l1_sphere(t, scale),
                       tree)
@@ -258,7 +226,7 @@ def projection_l2_sphere(tree: Any, scale: jax.typing.ArrayLike = 1) -> Any:
     >>> ox.projections.projection_l2_sphere(jnp.array([3.0, 4.0]), scale=10.0).tolist()
     [6.0, 8.0]
   """
-  return _tree_scale(scale / jnp.sqrt(_tree_l2_squared(tree)), tree)
+  return tree_math.tree_scale(scale / jnp.sqrt(tree_math.tree_norm(tree, squared=True)), tree)
 
 
 def projection_l2_ball(tree: Any, scale: jax.typing.ArrayLike = 1) -> Any:
@@ -281,8 +249,8 @@ def projection_l2_ball(tree: Any, scale: jax.typing.ArrayLike = 1) -> Any:
     >>> ox.projections.projection_l2_ball(jnp.array([0.3, 0.4])).tolist()
     [0.30000001192092896, 0.4000000059604645]
   """
-  squared_norm = _tree_l2_squared(tree)
-  return _tree_scale(scale / jnp.sqrt(jnp.maximum(squared_norm, scale**2)), tree)
+  squared_norm = tree_math.tree_norm(tree, squared=True)
+  return tree_math.tree_scale(scale / jnp.sqrt(jnp.maximum(squared_norm, scale**2)), tree)
 
 
 def projection_linf_ball(tree: Any, scale: jax.typing.ArrayLike = 1) -> Any:
@@ -326,7 +294,7 @@ def projection_vector(x: Any, a: Any) -> Any:
     >>> ox.projections.projection_vector(jnp.array([2.0, 1.0]), jnp.array([1.0, 0.0])).tolist()
     [2.0, 0.0]
   """
-  return _tree_scale(_tree_vdot(x, a) / _tree_vdot(a, a), a)
+  return tree_math.tree_scale(tree_math.tree_vdot(x, a) / tree_math.tree_vdot(a, a), a)
 
 
 def projection_hyperplane(x: Any, a: Any, b: jax.typing.ArrayLike) -> Any:
@@ -349,7 +317,7 @@ def projection_hyperplane(x: Any, a: Any, b: jax.typing.ArrayLike) -> Any:
     ...     jnp.array([2.0, 1.0]), jnp.array([1.0, 0.0]), 0.5).tolist()
     [0.5, 1.0]
   """
-  return _tree_add_scale(x, (b - _tree_vdot(x, a)) / _tree_vdot(a, a), a)
+  return tree_math.tree_add_scale(x, (b - tree_math.tree_vdot(x, a)) / tree_math.tree_vdot(a, a), a)
 
 
 def projection_halfspace(x: Any, a: Any, b: jax.typing.ArrayLike) -> Any:
@@ -374,5 +342,5 @@ def projection_halfspace(x: Any, a: Any, b: jax.typing.ArrayLike) -> Any:
     >>> ox.projections.projection_halfspace(jnp.array([0.0, 1.0]), a, 0.5).tolist()
     [0.0, 1.0]
   """
-  step = jnp.clip((b - _tree_vdot(x, a)) / _tree_vdot(a, a), max=0)
-  return _tree_add_scale(x, step, a)
+  step = jnp.clip((b - tree_math.tree_vdot(x, a)) / tree_math.tree_vdot(a, a), max=0)
+  return tree_math.tree_add_scale(x, step, a)
