@@ -453,7 +453,7 @@ def _note_counter(var: 'Variable', value: Any, count: int) -> None:
 def _check_counter(var: 'Variable', increments: int, what: str) -> int:
   """The counter's value; ``OverflowError`` if ``increments`` more would pass int32's range."""
   count = _counter_count(var)
-  if var.dtype == np.int32 and count + increments > INT32_MAX:
+  if count + increments > INT32_MAX and var.dtype == np.int32:
     raise OverflowError(f'{what}: {var.name} is {count}; {COUNTER_OVERFLOW}')
   return count
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import functools
 import inspect
+import operator
 import threading
 import warnings
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
@@ -31,7 +32,8 @@ from optax_like.keras.optimizers.programs import (_VARIABLE_IN_JAX_FUNCTION, _ca
 from optax_like.keras.optimizers.step import (_StepConfig, _Bound, _apply_program, _forward_loss_program,
     _loss_program, _mesh_sharding)
 from optax_like.keras.variables import (VARIABLE_IN_JAX_FUNCTION, IndexedSlices, Variable,
-                                        _check_counter, _keep_placement, _note_counter)
+                                        INT32_MAX, _check_counter, _counter_count, _keep_placement,
+                                        _note_counter)
 
 _ALLOWED_KWARGS = {'clipnorm', 'clipvalue', 'lr', 'decay', 'global_clipnorm'}
 _VALID_DTYPES = ('float16', 'bfloat16', 'float32', 'float64', 'complex64', 'complex128')
@@ -72,6 +74,75 @@ def _check_unique(variables: Sequence[Variable]) -> None:
       seen.add(v._uid)  # pylint: disable=protected-access
     raise ValueError(f'The variables {repeated} appear more than once; pass each variable once '
                      '(sum its gradients first).')
+
+
+_ARRAY_TYPE = type(jnp.zeros(()))
+
+
+class _RepeatedApply:
+  """``apply_gradients`` repeated over the variables of the previous call, without re-checking.
+
+  A training loop applies gradients to the same variables every step. When the next call
+  passes the same variables in the same order, each with a concrete JAX array, no Variable is
+  being traced, and the optimizer's configuration is unchanged, the step reuses the compiled
+  program and the slot Variables found last time. (A gradient of another shape makes the
+  program trace again, which rejects it before anything is written.) Anything else (``None``,
+  NumPy or ``IndexedSlices`` gradients, other variables, a changed attribute) takes the full
+  path, which validates it.
+  """
+
+  def __init__(self, opt: 'Optimizer', variables: Sequence[Variable],
+               slot_vars: Sequence[Variable], program: Callable, aggregate: Any):
+    self.variables = tuple(variables)
+    self.slot_vars = tuple(slot_vars)
+    self.program = program
+    self.aggregate = aggregate
+    self.version = self._version(opt)
+    hypers = list(opt._hyper.values())  # pylint: disable=protected-access
+    # A zero-argument callable hyperparameter is called every step; the others are inputs
+    # that change only with the value of their Variable (or with the configuration).
+    self.called_hypers = any(callable(h) and not isinstance(h, (Variable, schedules.LearningRateSchedule))
+                             for h in hypers)
+    self.hyper_vars = tuple(h for h in hypers if isinstance(h, Variable)) + tuple(
+        opt._shared_variables().values())  # pylint: disable=protected-access
+    self.hyper_values: Optional[List[Any]] = None
+    self.hypers: Dict[str, Any] = {}
+
+  @staticmethod
+  def _version(opt: 'Optimizer') -> List[Any]:
+    """What the step was built from: the configuration's version, aggregator, transformers."""
+    return [opt.__dict__.get('_config_version', 0), opt.gradient_aggregator,
+            *opt._gradient_transformers]  # pylint: disable=protected-access
+
+  def run(self, opt: 'Optimizer', items: Tuple[Any, ...], aggregate: Any) -> bool:
+    """Runs the step for ``items`` if it is a repeat (True), else changes nothing (False)."""
+    variables = self.variables
+    if len(items) != len(variables) or aggregate != self.aggregate or _variables_lib._ACTIVE[0]:  # pylint: disable=protected-access
+      return False
+    grads = []
+    try:
+      for (g, var), v in zip(items, variables):
+        if var is not v or type(g) is not _ARRAY_TYPE:  # pylint: disable=unidiomatic-typecheck
+          return False
+        grads.append(g)
+    except (TypeError, ValueError):  # not a (gradient, variable) pair: the full path says so
+      return False
+    if self._version(opt) != self.version:
+      return False
+    if self.called_hypers:
+      hypers = opt._hyper_inputs()  # pylint: disable=protected-access
+    else:
+      values = [h.__dict__['_v'] for h in self.hyper_vars]
+      if self.hyper_values is None or not all(map(operator.is_, values, self.hyper_values)):
+        self.hypers, self.hyper_values = opt._hyper_inputs(), values  # pylint: disable=protected-access
+      hypers = self.hypers
+    count = opt._count_before_step()  # pylint: disable=protected-access
+    iterations = opt._iterations  # pylint: disable=protected-access
+    new_values, new_slots, new_it, new_shared = self.program(
+        tuple([v.__dict__['_v'] for v in variables]), tuple(grads),
+        tuple([s.__dict__['_v'] for s in self.slot_vars]), hypers, iterations.__dict__['_v'])
+    opt._write_back(variables, self.slot_vars, new_values, new_slots, new_it, new_shared, count)  # pylint: disable=protected-access
+    return True
 
 
 class Optimizer:
@@ -313,6 +384,8 @@ class Optimizer:
     """Sets a hyperparameter: a number is written into its variable, anything else replaces it."""
     if not callable(value) or isinstance(value, Variable):
       _check_scalar_hyper(name, value)
+    # A new or replaced entry changes the step's inputs (see ``_RepeatedApply``).
+    self.__dict__['_config_version'] = self.__dict__.get('_config_version', 0) + 1
     if name not in self._hyper:
       self._hyper[name] = value
       return
@@ -744,9 +817,40 @@ class Optimizer:
   def _sparse_strategy(self) -> str:
     return self._SPARSE_STRATEGY
 
-  def _slot_inputs(self, variables: Sequence[Variable], var_slot_names: Sequence[Sequence[str]]):
-    return tuple(tuple(self._slots[v._uid][n]._value for n in names)  # pylint: disable=protected-access
-                 for v, names in zip(variables, var_slot_names))
+  def _slot_variables(self, variables: Sequence[Variable],
+                      var_slot_names: Sequence[Sequence[str]]) -> Tuple[Variable, ...]:
+    """The slot Variables of a step, flat: each variable's (``cfg.var_slot_names``) in turn."""
+    return tuple(self._slots[v._uid][n]  # pylint: disable=protected-access
+                 for v, names in zip(variables, var_slot_names) for n in names)
+
+  def _hyper_inputs(self) -> Dict[str, Any]:
+    """``_step_hypers()``, reused while no hyperparameter changed (the hot path of a step).
+
+    Recomputed when a hyperparameter is replaced or assigned (a Variable's value is compared
+    by identity), when a shared weight (Nadam's momentum cache) changes, or the configuration
+    does; a zero-argument callable hyperparameter is called every step. Python numbers become
+    device arrays once, not a host-to-device copy per call.
+    """
+    if _variables_lib._context() is not None:  # pylint: disable=protected-access
+      return self._step_hypers()   # traced values: nothing to reuse
+    hyper = self._hyper
+    snapshot = [self.__dict__.get('_config_version', 0), tuple(hyper)]
+    for value in hyper.values():
+      if isinstance(value, Variable):
+        snapshot.append(value._value)  # pylint: disable=protected-access
+      elif callable(value) and not isinstance(value, schedules.LearningRateSchedule):
+        return self._step_hypers()
+      else:
+        snapshot.append(value)
+    snapshot.extend(v._value for v in self._shared_variables().values())  # pylint: disable=protected-access
+    memo = self.__dict__.get('_hyper_memo')
+    if (memo is not None and len(memo[0]) == len(snapshot) and memo[0][:2] == snapshot[:2]
+        and all(a is b for a, b in zip(memo[0][2:], snapshot[2:]))):
+      return memo[1]
+    hypers = {k: jnp.asarray(v) if _is_number(v) or isinstance(v, np.generic) else v
+              for k, v in self._step_hypers().items()}
+    self.__dict__['_hyper_memo'] = (snapshot, hypers)
+    return hypers
 
   def _shared_variables(self) -> Dict[str, Variable]:
     """Optimizer weights shared by all variables and updated by the step (Nadam's cache)."""
@@ -754,36 +858,49 @@ class Optimizer:
 
   def _count_before_step(self) -> Optional[int]:
     """``iterations`` on the host (None while traced); OverflowError before an int32 wrap."""
-    if isinstance(self._iterations._value, jax.core.Tracer):  # pylint: disable=protected-access
+    it = self._iterations
+    if isinstance(it._value, jax.core.Tracer):  # pylint: disable=protected-access
       return None     # inside optax_like.keras.function, which checks the counter itself
-    return _check_counter(self._iterations, 1, f'{type(self).__name__} step')
+    count = _counter_count(it)
+    if count >= INT32_MAX:
+      _check_counter(it, 1, f'{type(self).__name__} step')   # raises before an int32 wrap
+    return count
 
-  def _write_back(self, variables, var_slot_names, new_values, new_slots, new_it,
+  def _write_back(self, variables, slot_vars, new_values, new_slots, new_it,
                   new_shared=None, count=None) -> None:
     if count is not None:
       _note_counter(self._iterations, new_it, count + 1)
-    for name, var in self._shared_variables().items():
-      if new_shared and name in new_shared:
-        var._value = new_shared[name]  # pylint: disable=protected-access
-    if _variables_lib._context() is None:  # pylint: disable=protected-access
+    if new_shared:
+      for name, var in self._shared_variables().items():
+        if name in new_shared:
+          var._value = new_shared[name]  # pylint: disable=protected-access
+    if not _variables_lib._ACTIVE[0] or _variables_lib._context() is None:  # pylint: disable=protected-access
       # Outside a traced step: store directly (the hot path of every step).
       for v, x in zip(variables, new_values):
         v.__dict__['_v'] = x
-      for v, names, s in zip(variables, var_slot_names, new_slots):
-        if names:
-          slots = self._slots[v._uid]  # pylint: disable=protected-access
-          for n, x in zip(names, s):
-            slots[n].__dict__['_v'] = x
+      for s, x in zip(slot_vars, new_slots):
+        s.__dict__['_v'] = x
       self._iterations.__dict__['_v'] = new_it
       return
     for v, x in zip(variables, new_values):
       v._value = x  # pylint: disable=protected-access
-    for v, names, s in zip(variables, var_slot_names, new_slots):
-      if names:
-        slots = self._slots[v._uid]  # pylint: disable=protected-access
-        for n, x in zip(names, s):
-          slots[n]._value = x  # pylint: disable=protected-access
+    for s, x in zip(slot_vars, new_slots):
+      s._value = x  # pylint: disable=protected-access
     self._iterations._value = new_it  # pylint: disable=protected-access
+
+  def _run_step(self, program: Callable, variables: Sequence[Variable],
+                slot_vars: Sequence[Variable], *leading: Any) -> Any:
+    """Calls a compiled step with the current state and writes the new state back.
+
+    ``program(*leading, slots, hypers, iterations)`` returns ``(..., new values, new slots,
+    new iterations, new shared weights)``; what comes before those is returned.
+    """
+    count = self._count_before_step()
+    *head, new_values, new_slots, new_it, new_shared = program(
+        *leading, tuple(s._value for s in slot_vars), self._hyper_inputs(),  # pylint: disable=protected-access
+        self._iteration_count())
+    self._write_back(variables, slot_vars, new_values, new_slots, new_it, new_shared, count)
+    return head
 
   @staticmethod
   def _check_dtypes(variables: Iterable[Variable]) -> None:
@@ -840,8 +957,12 @@ class Optimizer:
     A gradient is an array of the variable's shape or an ``IndexedSlices``.
     """
     del name
+    items = tuple(grads_and_vars)
+    repeat = self.__dict__.get('_repeat_apply')
+    if repeat is not None and repeat.run(self, items, experimental_aggregate_gradients):
+      return self._iterations
     pairs = []
-    for i, item in enumerate(tuple(grads_and_vars)):
+    for i, item in enumerate(items):
       try:
         g, v = item
       except (TypeError, ValueError):
@@ -859,14 +980,14 @@ class Optimizer:
     variables = [v for _, v in pairs]
     self._check_dtypes(variables)
     self._create_all_weights(variables)
-    count = self._count_before_step()
     key, cfg = self._step_config(variables, experimental_aggregate_gradients)
     program = _cached_program(('apply', key), lambda: _apply_program(cfg))
-    names = cfg.var_slot_names
-    new_values, new_slots, new_it, new_shared = program(
-        tuple(v._value for v in variables), tuple(grads),  # pylint: disable=protected-access
-        self._slot_inputs(variables, names), self._step_hypers(), self._iteration_count())
-    self._write_back(variables, names, new_values, new_slots, new_it, new_shared, count)
+    slot_vars = self._slot_variables(variables, cfg.var_slot_names)
+    self._run_step(program, variables, slot_vars,
+                   tuple(v._value for v in variables), tuple(grads))  # pylint: disable=protected-access
+    if not _several_devices() and not self._uses_recipe():
+      self.__dict__['_repeat_apply'] = _RepeatedApply(
+          self, variables, slot_vars, program, experimental_aggregate_gradients)
     return self._iterations
 
   @staticmethod
@@ -1030,17 +1151,13 @@ class Optimizer:
       variables = [v for _, v in pairs]
       self._check_dtypes(variables)
       self._create_all_weights(variables)
-      count = self._count_before_step()
       key, cfg = self._step_config(variables, True)
       program = _cached_program(
           ('minimize-forward', fingerprint, mask, key, grad_loss is None),
           lambda: _forward_loss_program(cfg, forward.jaxpr, mask, cfg.jit, grad_loss is not None))
-      names = cfg.var_slot_names
-      _, new_values, new_slots, new_it, new_shared = program(
-          list(forward.consts), [v._value for v in var_list],  # pylint: disable=protected-access
-          None if grad_loss is None else jnp.asarray(grad_loss),
-          self._slot_inputs(variables, names), self._step_hypers(), self._iteration_count())
-      self._write_back(variables, names, new_values, new_slots, new_it, new_shared, count)
+      self._run_step(program, variables, self._slot_variables(variables, cfg.var_slot_names),
+                     list(forward.consts), [v._value for v in var_list],  # pylint: disable=protected-access
+                     None if grad_loss is None else jnp.asarray(grad_loss))
       return self._iterations
     closed, mask = self._trace_value_and_grads(loss, var_list, grad_loss)
     pairs = self._filter_empty_gradients(
@@ -1050,18 +1167,14 @@ class Optimizer:
     variables = [v for _, v in pairs]
     self._check_dtypes(variables)
     self._create_all_weights(variables)
-    count = self._count_before_step()
     key, cfg = self._step_config(variables, True)
     fingerprint = _fingerprint_or_none(closed.jaxpr)
     program = _cached_program(
         None if fingerprint is None else ('minimize', fingerprint, mask, key),
         lambda: _loss_program(cfg, closed.jaxpr, mask, cfg.jit))
-    names = cfg.var_slot_names
-    _, new_values, new_slots, new_it, new_shared = program(
-        list(closed.consts), [v._value for v in var_list],  # pylint: disable=protected-access
-        None if grad_loss is None else jnp.asarray(grad_loss),
-        self._slot_inputs(variables, names), self._step_hypers(), self._iteration_count())
-    self._write_back(variables, names, new_values, new_slots, new_it, new_shared, count)
+    self._run_step(program, variables, self._slot_variables(variables, cfg.var_slot_names),
+                   list(closed.consts), [v._value for v in var_list],  # pylint: disable=protected-access
+                   None if grad_loss is None else jnp.asarray(grad_loss))
     return self._iterations
 
   def stateless_apply(self, optimizer_variables: Sequence[Any], grads: Sequence[Any],
@@ -1116,8 +1229,7 @@ class Optimizer:
     key, cfg = self._step_config(variables, True, stateless=True)
     program = _cached_program(('apply', key), lambda: _apply_program(cfg))
     position = {id(w): k for k, w in enumerate(self._weights)}
-    slot_pos = [tuple(position[id(self._slots[v._uid][n])] for n in names)  # pylint: disable=protected-access
-                for v, names in zip(variables, cfg.var_slot_names)]
+    slot_pos = [position[id(s)] for s in self._slot_variables(variables, cfg.var_slot_names)]
     it_pos = position[id(self._iterations)]
     shared_pos = {n: position[id(w)] for n, w in self._shared_variables().items()}
     grads_in = tuple(g.value() if isinstance(g, Variable) else g for g in (grads[i] for i in index))
@@ -1125,14 +1237,13 @@ class Optimizer:
     hypers.update({n: optimizer_variables[k] for n, k in shared_pos.items()})
     new_values, new_slots, new_it, new_shared = program(
         tuple(jnp.asarray(trainable_variables[i]) for i in index), grads_in,
-        tuple(tuple(optimizer_variables[k] for k in ks) for ks in slot_pos),
+        tuple(optimizer_variables[k] for k in slot_pos),
         hypers, optimizer_variables[it_pos])
     new_optimizer = list(optimizer_variables)
     for i, x in zip(index, new_values):
       new_trainable[i] = x
-    for ks, xs in zip(slot_pos, new_slots):
-      for k, x in zip(ks, xs):
-        new_optimizer[k] = x
+    for k, x in zip(slot_pos, new_slots):
+      new_optimizer[k] = x
     new_optimizer[it_pos] = new_it
     for n, k in shared_pos.items():
       new_optimizer[k] = new_shared[n]

@@ -160,7 +160,10 @@ def _apply_core(cfg: _StepConfig, values, grads, slots, hypers, iterations):
     elif jnp.shape(g) != p.shape:
       raise ValueError(f'The gradient of {cfg.names[i]} has shape {jnp.shape(g)}, '
                        f'but the variable has shape {p.shape}.')
-  slot_dicts = [dict(zip(cfg.var_slot_names[i], slots[i])) for i in range(len(values))]
+  slot_dicts, start = [], 0   # ``slots``: every variable's slots in turn, one flat sequence
+  for names in cfg.var_slot_names:
+    slot_dicts.append(dict(zip(names, slots[start:start + len(names)])))
+    start += len(names)
   if cfg.recipe is not None:
     # A user-defined optimizer (tf.keras 2's recipe): its methods run here, on bound values.
     updated = _recipe_updates(cfg, values, grads, slot_dicts, hypers, iterations)
@@ -183,7 +186,7 @@ def _apply_core(cfg: _StepConfig, values, grads, slots, hypers, iterations):
       new_p = _place(new_p, cfg.shardings[i])
       new_s = {k: _place(x, cfg.shardings[i]) for k, x in new_s.items()}
     new_values.append(new_p)
-    new_slots.append(tuple(new_s[name] for name in cfg.var_slot_names[i]))
+    new_slots.extend(new_s[name] for name in cfg.var_slot_names[i])
   # Weights shared by all variables (Nadam's momentum cache): the first variable's result.
   new_shared = {n: updated[0][1][n] for n in cfg.shared_names} if updated else {}
   iterations = jnp.asarray(iterations)
