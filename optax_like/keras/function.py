@@ -112,6 +112,33 @@ class _Activate:
     return False
 
 
+# Argument types that are traced inputs as they are (no pytree to flatten).
+_PLAIN_ARRAYS = frozenset({type(jax.numpy.zeros(())), np.ndarray})
+
+
+def _plain_arrays(args: Tuple[Any, ...]) -> Optional[Tuple[Any, List[Any]]]:
+  """``(signature, arrays)`` when every argument is an array or a list/tuple of arrays.
+
+  The arrays come in the order ``jax.tree.flatten`` gives, so the program built from the full
+  path's split of the same arguments takes them as they are.
+  """
+  layout, arrays = [], []
+  for a in args:
+    kind = type(a)
+    if kind in _PLAIN_ARRAYS:
+      arrays.append(a)
+      layout.append(None)
+    elif kind is list or kind is tuple:
+      for x in a:
+        if type(x) not in _PLAIN_ARRAYS:  # pylint: disable=unidiomatic-typecheck
+          return None
+      arrays.extend(a)
+      layout.append((kind, len(a)))
+    else:
+      return None
+  return ('plain', tuple(layout)), arrays
+
+
 def _is_array(x: Any) -> bool:
   return isinstance(x, (jax.Array, np.ndarray, np.generic))
 
@@ -165,31 +192,42 @@ class Function:
   def __call__(self, *args, **kwargs):
     if not self._jit_compile:
       return self._fn(*args, **kwargs)
-    leaves, treedef, dynamic, static, arg_vars = self._split(args, kwargs)
-    arrays = [leaves[i] for i in dynamic]
-    signature = (treedef, static, tuple(id(v) for v in arg_vars),
-                 tuple((a.shape, a.dtype, getattr(a, 'weak_type', False)) for a in arrays))
+    # The signature is the arguments' structure and their non-array values; array shapes and
+    # dtypes are the jitted program's own business (a new one traces it again).
+    split = None
+    plain = None if kwargs else _plain_arrays(args)
+    if plain is not None:   # the common case, a train step's batch: no pytree to flatten
+      signature, arrays = plain
+    else:
+      split = self._split(args, kwargs)
+      leaves, treedef, dynamic, static, arg_vars = split
+      signature = (treedef, static, tuple(id(v) for v in arg_vars))
+      arrays = [leaves[i] for i in dynamic]
     with self._lock:
       entry = self._programs.get(signature)
-      if entry is None:
-        entry = self._build(leaves, treedef, dynamic, self._discover(leaves, treedef, dynamic))
       for _ in range(_MAX_RETRACES):
+        if entry is None or isinstance(entry, _NewVariable):
+          if split is None:
+            split = self._split(args, kwargs)
+          leaves, treedef, dynamic = split[:3]
+          known = (self._discover(leaves, treedef, dynamic) if entry is None
+                   else list(state_vars) + [entry.var])
+          entry = self._build(leaves, treedef, dynamic, known)
+          self._programs[signature] = entry
         state_vars, program, increments, counters = entry
         # int32 step counters (optimizers' ``iterations``): never wrap silently. Known values
         # are tracked on the host, so this reads the device only after a user assignment.
-        counts = {i: variables_lib._check_counter(  # pylint: disable=protected-access
-                      state_vars[i], increments.get(i, 1), self.__name__)
-                  for i in counters}
-        values = [v.__dict__['_v'] for v in state_vars]
+        counts = [(i, variables_lib._check_counter(  # pylint: disable=protected-access
+                       state_vars[i], increments.get(i, 1), self.__name__))
+                  for i in counters]
         try:
-          out, written = program(values, arrays)
+          out, written = program([v.__dict__['_v'] for v in state_vars], arrays)
         except _NewVariable as err:   # read while tracing, unknown to the discovery
-          entry = self._build(leaves, treedef, dynamic, list(state_vars) + [err.var])
+          entry = err
           continue
-        self._programs[signature] = entry
         for i, x in written.items():
           state_vars[i].__dict__['_v'] = x
-        for i, count in counts.items():
+        for i, count in counts:
           if i in written:
             if i not in increments:   # learnt once per program (one device read)
               increments[i] = int(np.asarray(written[i])) - count
