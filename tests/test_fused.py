@@ -77,6 +77,14 @@ def random_tree(rng, bf16: bool):
   return t
 
 
+# XLA on a GPU may skip the rounding of a 16-bit intermediate inside one program (its default
+# ``xla_allow_excess_precision``): a jitted step then differs from the op-by-op one by up to one
+# bf16 unit of the leaf's largest entry. Seen on an H200 (tools/device_check.sh, 2026-11-27);
+# with XLA_FLAGS=--xla_allow_excess_precision=false the CPU tolerances hold there too.
+EXCESS_PRECISION = (jax.default_backend() != 'cpu'
+                    and '--xla_allow_excess_precision=false' not in os.environ.get('XLA_FLAGS', ''))
+
+
 def assert_trees_close(a, b, exact=False):
   assert jax.tree.structure(a, is_leaf=tree.is_none) == jax.tree.structure(b, is_leaf=tree.is_none)
   for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
@@ -86,9 +94,12 @@ def assert_trees_close(a, b, exact=False):
       continue
     # bf16 outputs: the float32 results may differ in the last float32 bit (another summation
     # order of the global norm), which can flip one bf16 rounding.
-    rtol = 1e-2 if x.dtype == jnp.bfloat16 else 1e-6
-    np.testing.assert_allclose(np.asarray(x, np.float32), np.asarray(y, np.float32),
-                               rtol=rtol, atol=1e-6)
+    bf16 = x.dtype == jnp.bfloat16
+    x, y = np.asarray(x, np.float32), np.asarray(y, np.float32)
+    atol = 1e-6
+    if bf16 and EXCESS_PRECISION and y.size:
+      atol = max(atol, float(np.abs(y).max()) * 2.0 ** -7)   # one bf16 unit of the largest
+    np.testing.assert_allclose(x, y, rtol=1e-2 if bf16 else 1e-6, atol=atol)
 
 
 def grads_at(params, step):
