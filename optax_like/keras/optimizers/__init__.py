@@ -2,7 +2,8 @@
 
 Layout: ``base`` (the public ``Optimizer`` API), ``step`` (the compiled step),
 ``programs`` (tracing a loss, program fingerprints and the program cache), ``slots`` (chain
-state <-> Keras slots; each optimizer class declares its ``_SLOT_MAP`` once), one module per
+state <-> Keras slots; each optimizer class declares its slots once: ``_step_slot_names``,
+which ``base`` creates them from, and ``_SLOT_MAP`` to the chain's state), one module per
 optimizer (``sgd``, ``adam``, ``rmsprop``, ``lars``, ...) and ``registry`` (``get``,
 ``serialize``, ``deserialize``).
 

@@ -46,12 +46,6 @@ class Adadelta(Optimizer):
     self._set_hyper('rho', rho)
     self.epsilon = epsilon or 1e-7
 
-  def _create_slots(self, var_list):
-    for var in var_list:
-      self.add_slot(var, 'accum_grad')
-    for var in var_list:
-      self.add_slot(var, 'accum_var')
-
   def _static_config(self):
     return (float(self.epsilon),)
 

@@ -47,9 +47,8 @@ class Adagrad(Optimizer):
     self._initial_accumulator_value = initial_accumulator_value
     self.epsilon = epsilon or 1e-7
 
-  def _create_slots(self, var_list):
-    for var in var_list:
-      self.add_slot(var, 'accumulator', constant(self._initial_accumulator_value))
+  def _slot_initializer(self, slot_name):
+    return constant(self._initial_accumulator_value)
 
   def _static_config(self):
     return (float(self.epsilon),)

@@ -47,18 +47,6 @@ class Adam(Optimizer):
     self.epsilon = epsilon or 1e-7
     self.amsgrad = amsgrad
 
-  def _slot_flags(self):
-    return (bool(self.amsgrad),)
-
-  def _create_slots(self, var_list):
-    for var in var_list:
-      self.add_slot(var, 'm')
-    for var in var_list:
-      self.add_slot(var, 'v')
-    if self.amsgrad:
-      for var in var_list:
-        self.add_slot(var, 'vhat')
-
   def _static_config(self):
     return (float(self.epsilon), bool(self.amsgrad))
 

@@ -43,12 +43,6 @@ class Adamax(Optimizer):
     self._set_hyper('beta_2', beta_2)
     self.epsilon = epsilon or 1e-7
 
-  def _create_slots(self, var_list):
-    for var in var_list:
-      self.add_slot(var, 'm')
-    for var in var_list:
-      self.add_slot(var, 'v')
-
   def _static_config(self):
     return (float(self.epsilon),)
 

@@ -527,7 +527,25 @@ class Optimizer:
     return Variable(value, name=name, trainable=True if trainable is None else trainable)
 
   def _create_slots(self, var_list: Sequence[Variable]) -> None:
-    del var_list
+    """Creates the slots ``_step_slot_names`` names, in Keras's order (``get_weights``'s).
+
+    tf.keras 2 creates each slot over all variables in turn (``m`` of every variable, then
+    ``v``); a class with ``_SLOTS_PER_VARIABLE`` creates all slots of one variable first
+    (Ftrl). A user-defined optimizer overrides this with ``add_slot`` calls.
+    """
+    names = self._step_slot_names()
+    if self._SLOTS_PER_VARIABLE:
+      pairs = [(v, n) for v in var_list for n in names]
+    else:
+      pairs = [(v, n) for n in names for v in var_list]
+    for v, n in pairs:
+      self.add_slot(v, n, self._slot_initializer(n))
+
+  _SLOTS_PER_VARIABLE = False
+
+  def _slot_initializer(self, slot_name: str) -> Any:
+    del slot_name
+    return 'zeros'
 
   def _create_all_weights(self, var_list: Sequence[Variable]) -> None:
     _ = self.iterations
@@ -550,7 +568,8 @@ class Optimizer:
     self._built_variables = var_list
 
   def _slot_flags(self) -> Tuple[Any, ...]:
-    return ()
+    """What the slots were created for: a change (``amsgrad``, momentum) creates the new ones."""
+    return tuple(self._step_slot_names())
 
   def variables(self) -> List[Variable]:
     """The optimizer's variables in creation order: ``iterations``, then the slots."""
@@ -618,6 +637,7 @@ class Optimizer:
     return ()
 
   def _step_slot_names(self) -> Tuple[str, ...]:
+    """The slots of this configuration, each in the step and in creation order (declared once)."""
     return ()
 
   def _step_hypers(self) -> Dict[str, Any]:

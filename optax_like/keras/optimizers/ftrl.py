@@ -69,10 +69,10 @@ class Ftrl(Optimizer):
     self._initial_accumulator_value = initial_accumulator_value
     self._l2_shrinkage_regularization_strength = l2_shrinkage_regularization_strength
 
-  def _create_slots(self, var_list):
-    for var in var_list:
-      self.add_slot(var, 'accumulator', constant(self._initial_accumulator_value))
-      self.add_slot(var, 'linear')
+  _SLOTS_PER_VARIABLE = True   # accumulator and linear of each variable in turn, as TF
+
+  def _slot_initializer(self, slot_name):
+    return constant(self._initial_accumulator_value) if slot_name == 'accumulator' else 'zeros'
 
   def _static_config(self):
     return (float(self._l2_shrinkage_regularization_strength),)

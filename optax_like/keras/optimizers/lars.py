@@ -61,10 +61,6 @@ class LARS(Optimizer):
                   exclude_from_weight_decay=exclude_from_weight_decay,
                   exclude_from_layer_adaptation=exclude_from_layer_adaptation)
 
-  def _create_slots(self, var_list):
-    for v in var_list:
-      self.add_slot(v, 'momentum')
-
   def _slot_map(self):
     return {('TraceState', 'trace'): ('momentum', -1 if self.classic_momentum else 1)}
 

@@ -63,10 +63,7 @@ class Nadam(Optimizer):
       self._m_cache = self.add_weight('momentum_cache', shape=[], dtype=var_list[0].dtype,
                                       initializer='ones', trainable=False)
       self._weights.append(self._m_cache)
-    for var in var_list:
-      self.add_slot(var, 'm')
-    for var in var_list:
-      self.add_slot(var, 'v')
+    super()._create_slots(var_list)
 
   def _shared_variables(self):
     return {} if self._m_cache is None else {'momentum_cache': self._m_cache}

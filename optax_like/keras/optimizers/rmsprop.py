@@ -50,19 +50,6 @@ class RMSprop(Optimizer):
     self.epsilon = epsilon or 1e-7
     self.centered = centered
 
-  def _slot_flags(self):
-    return (self._momentum, bool(self.centered))
-
-  def _create_slots(self, var_list):
-    for var in var_list:
-      self.add_slot(var, 'rms')
-    if self._momentum:
-      for var in var_list:
-        self.add_slot(var, 'momentum')
-    if self.centered:
-      for var in var_list:
-        self.add_slot(var, 'mg')
-
   def _static_config(self):
     return (self._momentum, float(self.epsilon), bool(self.centered))
 

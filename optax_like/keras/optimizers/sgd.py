@@ -42,14 +42,6 @@ class SGD(Optimizer):
     self._set_hyper('momentum', momentum)
     self.nesterov = nesterov
 
-  def _slot_flags(self):
-    return (self._momentum,)
-
-  def _create_slots(self, var_list):
-    if self._momentum:
-      for var in var_list:
-        self.add_slot(var, 'momentum')
-
   def _static_config(self):
     return (self._momentum, bool(self.nesterov))
 
