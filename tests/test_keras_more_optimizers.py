@@ -105,3 +105,27 @@ def test_sparse_with_constraint_raises_for_every_new_optimizer():
     e = K.Variable(np.zeros((3, 2), np.float32), constraint=lambda x: x)
     with pytest.raises(RuntimeError, match='constraint'):
       getattr(K, name)().apply_gradients([(K.IndexedSlices(np.ones((1, 2), np.float32), [1]), e)])
+
+
+KERAS_CHAINS = ['keras_sgd', 'keras_adam', 'keras_rmsprop', 'keras_lars', 'keras_adagrad',
+                'keras_adadelta', 'keras_adamax', 'keras_nadam', 'keras_ftrl']
+
+
+@pytest.mark.parametrize('name', KERAS_CHAINS)
+def test_params_that_are_a_tuple_of_three_leaves_update_leaf_by_leaf(name):
+  # keras_ftrl and keras_nadam once unzipped their per-leaf (update, slot, slot) results with
+  # an is_leaf test that a params tuple (w, b, c) also passed: leaves got each other's values.
+  import optax_like as ox  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  params = tuple(jnp.asarray(rng.normal(size=s), jnp.float32) for s in [(2,), (1,), (3,)])
+  grads = tuple(jnp.asarray(rng.normal(size=p.shape), jnp.float32) for p in params)
+  tx = getattr(ox, name)(0.1)
+  state = tx.init(params)
+  for _ in range(2):
+    updates, state = tx.update(grads, state, params)
+  for p, g, u in zip(params, grads, updates):
+    one = getattr(ox, name)(0.1)
+    one_state = one.init(p)
+    for _ in range(2):
+      expected, one_state = one.update(g, one_state, p)
+    np.testing.assert_allclose(u, expected, rtol=1e-6, atol=1e-7)

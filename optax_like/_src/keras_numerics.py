@@ -17,7 +17,7 @@ The differences from the optax-style aliases are options of the same transforms:
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Optional, Sequence
+from typing import Any, Callable, NamedTuple, Optional, Sequence, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -209,6 +209,18 @@ def _count_inc(count):
   return numerics.safe_increment(count)
 
 
+def _map_unzip(fn: Callable, n: int, tree: Any, *rest: Any) -> Tuple[Any, ...]:
+  """``jax.tree.map(fn, tree, *rest)`` for an ``fn`` returning ``n`` values, as ``n`` trees.
+
+  Unzipped by ``tree``'s structure: a tree whose node is itself a tuple of ``n`` leaves (the
+  parameters ``(w, b, c)``, or ``fused``'s buckets) is never mistaken for one result.
+  """
+  leaves, treedef = jax.tree.flatten(tree)
+  others = [treedef.flatten_up_to(r) for r in rest]
+  out = [fn(*xs) for xs in zip(leaves, *others)]
+  return tuple(treedef.unflatten([o[k] for o in out]) for k in range(n))
+
+
 def scale_by_keras_adagrad(initial_accumulator_value: float = 0.1,
                            epsilon: float = 1e-7) -> base.GradientTransformation:
   r"""TF's ``ApplyAdagradV2`` scaling: ``s += g^2``; ``u = g / (sqrt(s) + eps)`` (eps outside the root).
@@ -238,7 +250,7 @@ def scale_by_keras_adagrad(initial_accumulator_value: float = 0.1,
                            updates, acc)
     return updates, adaptive.ScaleByRssState(sum_of_squares=acc)
 
-  return base.GradientTransformation(init_fn, update_fn)
+  return base.grouping_free(base.GradientTransformation(init_fn, update_fn))
 
 
 def keras_adagrad(learning_rate: base.ScalarOrSchedule = 0.001,
@@ -329,7 +341,7 @@ def scale_by_keras_adamax(beta_1: float = 0.9, beta_2: float = 0.999,
     return (jax.tree.map(scale, mu, nu),
             adaptive.ScaleByAdamState(count=count, mu=mu, nu=nu))
 
-  return base.GradientTransformation(init_fn, update_fn)
+  return base.grouping_free(base.GradientTransformation(init_fn, update_fn))
 
 
 def keras_adamax(learning_rate: base.ScalarOrSchedule = 0.001, beta_1: float = 0.9,
@@ -416,12 +428,9 @@ def scale_by_keras_nadam(beta_1: float = 0.9, beta_2: float = 0.999, epsilon: fl
       m_bar = (1.0 - m_t) * g_prime + m_t_1 * (m / (1.0 - m_next))
       return m_bar / (jnp.sqrt(v_prime) + jnp.asarray(epsilon, dtype)), m, v
 
-    out = jax.tree.map(leaf, updates, state.mu, state.nu)
-    is_triple = lambda x: isinstance(x, tuple) and len(x) == 3
-    pick = lambda k: jax.tree.map(lambda x: x[k], out, is_leaf=is_triple)
+    new_updates, mu, nu = _map_unzip(leaf, 3, updates, state.mu, state.nu)
     new_cache = schedule(cache_dtype)[3]
-    return pick(0), ScaleByKerasNadamState(count=count, mu=pick(1), nu=pick(2),
-                                           m_cache=new_cache)
+    return new_updates, ScaleByKerasNadamState(count=count, mu=mu, nu=nu, m_cache=new_cache)
 
   return base.GradientTransformation(init_fn, update_fn)
 
@@ -517,10 +526,10 @@ def keras_ftrl(learning_rate: base.ScalarOrSchedule = 0.001, learning_rate_power
       w_new = jnp.where(jnp.abs(z) > l1, (l1 * jnp.sign(z) - z) / quadratic, jnp.zeros_like(w))
       return (w_new if updates_are_values else w_new - w), n_new, z
 
-    out = jax.tree.map(leaf, updates, params, state.accumulator, state.linear)
-    is_triple = lambda x: isinstance(x, tuple) and len(x) == 3
-    pick = lambda k: jax.tree.map(lambda x: x[k], out, is_leaf=is_triple)
-    return pick(0), KerasFtrlState(count=_count_inc(state.count), accumulator=pick(1),
-                                   linear=pick(2))
+    new_updates, accumulator, linear = _map_unzip(leaf, 3, updates, params, state.accumulator,
+                                                  state.linear)
+    return new_updates, KerasFtrlState(count=_count_inc(state.count), accumulator=accumulator,
+                                       linear=linear)
 
-  return base.GradientTransformation(init_fn, update_fn)
+  # Elementwise: ``fused`` may run it over flat buckets.
+  return base.grouping_free(base.GradientTransformation(init_fn, update_fn))
