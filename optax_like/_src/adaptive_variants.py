@@ -91,6 +91,25 @@ def _nesterov_mu_hat(mu: list, gcs: list, b1: Any, count_inc: jax.Array) -> list
                moments.bias_correction(gcs, b1, count_inc))
 
 
+def _moments_update(fn: str, state_cls: Any, step: Any) -> Any:
+  """The ``update_fn`` of a ``(count, mu, nu)`` transform, around its rule.
+
+  ``step(gcs, mus, nus, count)`` gets the gradients in float32 (``gcs``), the stored moments
+  and the incremented count, and returns the updates and the new moments as per-leaf lists;
+  validation, flattening, storage dtypes and the updates' dtypes are handled here.
+  """
+  def update_fn(updates, state, params=None):
+    del params
+    validation.check_state(state, state_cls, fn)
+    count_inc = tree.safe_increment(state.count)
+    treedef, gs, mus, nus = _flatten_with_state(updates, state, ('mu', 'nu'), fn)
+    new_updates, mu, nu = step(_upcast_all(gs), mus, nus, count_inc)
+    return treedef.unflatten(_out(gs, new_updates)), state_cls(
+        count=count_inc, mu=treedef.unflatten(_store(mu, mus)),
+        nu=treedef.unflatten(_store(nu, nus)))
+  return update_fn
+
+
 def _check_common(fn: str, **hyper: Any) -> None:
   """Validates ``name=(value, kind)`` pairs: kind 'corrected' / 'decay' / 'nonneg' / 'number'."""
   for name, (value, kind) in hyper.items():
@@ -158,25 +177,17 @@ def scale_by_belief(
     return ScaleByBeliefState(count=_zero_count(), mu=tree.tree_zeros_like(params),
                               nu=tree.tree_zeros_like(params))
 
-  def update_fn(updates, state, params=None):
-    del params
-    validation.check_state(state, ScaleByBeliefState, fn)
-    count_inc = tree.safe_increment(state.count)
-    treedef, gs, mus, nus = _flatten_with_state(updates, state, ('mu', 'nu'), fn)
-    gcs = _upcast_all(gs)
-
+  def step(gcs, mus, nus, count_inc):
     mu = _update_moments(gcs, mus, b1)
     nu = _lmap(lambda gc, m, s: moments.update_moment(gc - m, tree.upcast(s), b2, squared=True)
                + eps_root, gcs, mu, nus)
     mu_hat = (_nesterov_mu_hat(mu, gcs, b1, count_inc) if nesterov
               else moments.bias_correction(mu, b1, count_inc))
     nu_hat = moments.bias_correction(nu, b2, count_inc)
-    new_updates = _lmap(lambda m, s: m / (jnp.sqrt(s) + eps), mu_hat, nu_hat)
-    return treedef.unflatten(_out(gs, new_updates)), ScaleByBeliefState(
-        count=count_inc, mu=treedef.unflatten(_store(mu, mus)),
-        nu=treedef.unflatten(_store(nu, nus)))
+    return _lmap(lambda m, s: m / (jnp.sqrt(s) + eps), mu_hat, nu_hat), mu, nu
 
-  return base.grouping_free(base.GradientTransformation(init_fn, update_fn))
+  return base.grouping_free(base.GradientTransformation(
+      init_fn, _moments_update(fn, ScaleByBeliefState, step)))
 
 
 # ----------------------------------------------------------------------------
@@ -222,22 +233,14 @@ def scale_by_adamax(
     return ScaleByAdamState(count=_zero_count(), mu=tree.tree_zeros_like(params),
                             nu=tree.tree_zeros_like(params))
 
-  def update_fn(updates, state, params=None):
-    del params
-    validation.check_state(state, ScaleByAdamState, fn)
-    count_inc = tree.safe_increment(state.count)
-    treedef, gs, mus, nus = _flatten_with_state(updates, state, ('mu', 'nu'), fn)
-    gcs = _upcast_all(gs)
-
+  def step(gcs, mus, nus, count_inc):
     mu = _update_moments(gcs, mus, b1)
     nu = _lmap(lambda gc, v: jnp.maximum(jnp.abs(gc) + eps, b2 * tree.upcast(v)), gcs, nus)
     mu_hat = moments.bias_correction(mu, b1, count_inc)
-    new_updates = _lmap(lambda m, v: m / v, mu_hat, nu)
-    return treedef.unflatten(_out(gs, new_updates)), ScaleByAdamState(
-        count=count_inc, mu=treedef.unflatten(_store(mu, mus)),
-        nu=treedef.unflatten(_store(nu, nus)))
+    return _lmap(lambda m, v: m / v, mu_hat, nu), mu, nu
 
-  return base.grouping_free(base.GradientTransformation(init_fn, update_fn))
+  return base.grouping_free(base.GradientTransformation(
+      init_fn, _moments_update(fn, ScaleByAdamState, step)))
 
 
 # ----------------------------------------------------------------------------
@@ -298,23 +301,15 @@ def scale_by_yogi(
     vc, g_sq = tree.upcast(v), tree.abs_sq(gc)
     return vc - (1 - b2) * jnp.sign(vc - g_sq) * g_sq
 
-  def update_fn(updates, state, params=None):
-    del params
-    validation.check_state(state, ScaleByAdamState, fn)
-    count_inc = tree.safe_increment(state.count)
-    treedef, gs, mus, nus = _flatten_with_state(updates, state, ('mu', 'nu'), fn)
-    gcs = _upcast_all(gs)
-
+  def step(gcs, mus, nus, count_inc):
     mu = _update_moments(gcs, mus, b1)
     nu = _lmap(additive_nu, gcs, nus)
     mu_hat = moments.bias_correction(mu, b1, count_inc)
     nu_hat = moments.bias_correction(nu, b2, count_inc)
-    new_updates = _lmap(lambda m, v: m / (jnp.sqrt(v + eps_root) + eps), mu_hat, nu_hat)
-    return treedef.unflatten(_out(gs, new_updates)), ScaleByAdamState(
-        count=count_inc, mu=treedef.unflatten(_store(mu, mus)),
-        nu=treedef.unflatten(_store(nu, nus)))
+    return _lmap(lambda m, v: m / (jnp.sqrt(v + eps_root) + eps), mu_hat, nu_hat), mu, nu
 
-  return base.grouping_free(base.GradientTransformation(init_fn, update_fn))
+  return base.grouping_free(base.GradientTransformation(
+      init_fn, _moments_update(fn, ScaleByAdamState, step)))
 
 
 # ----------------------------------------------------------------------------
@@ -379,15 +374,9 @@ def scale_by_radam(
     return ScaleByAdamState(count=_zero_count(), mu=tree.tree_zeros_like(params),
                             nu=tree.tree_zeros_like(params))
 
-  def update_fn(updates, state, params=None):
-    del params
-    validation.check_state(state, ScaleByAdamState, fn)
-    treedef, gs, mus, nus = _flatten_with_state(updates, state, ('mu', 'nu'), fn)
-    gcs = _upcast_all(gs)
-
+  def step(gcs, mus, nus, count_inc):
     mu = _update_moments(gcs, mus, b1)
     nu = _update_moments(gcs, nus, b2, squared=True)
-    count_inc = tree.safe_increment(state.count)
     # The same operations, in the same order, as optax: 1 - b2**t cancels catastrophically for
     # small t, so any regrouping would move rho_t (and r_t) by far more than float rounding.
     b2_t = b2 ** count_inc
@@ -401,11 +390,10 @@ def scale_by_radam(
         lambda m, v: jnp.where(tractable, r.astype(m.dtype) * m / (jnp.sqrt(v + eps_root) + eps),
                                m),
         mu_hat, nu_hat)
-    return treedef.unflatten(_out(gs, new_updates)), ScaleByAdamState(
-        count=count_inc, mu=treedef.unflatten(_store(mu, mus)),
-        nu=treedef.unflatten(_store(nu, nus)))
+    return new_updates, mu, nu
 
-  return base.grouping_free(base.GradientTransformation(init_fn, update_fn))
+  return base.grouping_free(base.GradientTransformation(
+      init_fn, _moments_update(fn, ScaleByAdamState, step)))
 
 
 # ----------------------------------------------------------------------------
