@@ -35,6 +35,7 @@ class Adadelta(Optimizer):
   _SLOT_MAP = {('ScaleByAdaDeltaState', 'e_g'): ('accum_grad', 1),
                ('ScaleByAdaDeltaState', 'e_x'): ('accum_var', 1)}
   _SPARSE_STRATEGY = 'rows'
+  _STEP_HYPERS = ('rho',)
 
   def __init__(self, learning_rate: Any = 0.001, rho: Any = 0.95,
                epsilon: Optional[float] = 1e-7, name: str = 'Adadelta', **kwargs: Any):
@@ -51,11 +52,6 @@ class Adadelta(Optimizer):
 
   def _step_slot_names(self):
     return ('accum_grad', 'accum_var')
-
-  def _step_hypers(self):
-    hypers = super()._step_hypers()
-    hypers['rho'] = self._hyper_input('rho')
-    return hypers
 
   @classmethod
   def _build_chain(cls, cfg, hypers):

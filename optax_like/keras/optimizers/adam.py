@@ -33,6 +33,7 @@ class Adam(Optimizer):
                ('ScaleByAmsgradState', 'mu'): ('m', 1), ('ScaleByAmsgradState', 'nu'): ('v', 1),
                ('ScaleByAmsgradState', 'nu_max'): ('vhat', 1)}
   _SPARSE_STRATEGY = 'dense'
+  _STEP_HYPERS = ('beta_1', 'beta_2')
 
   def __init__(self, learning_rate: Any = 0.001, beta_1: Any = 0.9, beta_2: Any = 0.999,
                epsilon: Optional[float] = 1e-7, amsgrad: bool = False, name: str = 'Adam',
@@ -52,12 +53,6 @@ class Adam(Optimizer):
 
   def _step_slot_names(self):
     return ('m', 'v', 'vhat') if self.amsgrad else ('m', 'v')
-
-  def _step_hypers(self):
-    hypers = super()._step_hypers()
-    hypers['beta_1'] = self._hyper_input('beta_1')
-    hypers['beta_2'] = self._hyper_input('beta_2')
-    return hypers
 
   @classmethod
   def _build_chain(cls, cfg, hypers):

@@ -31,6 +31,7 @@ class Adamax(Optimizer):
   _HYPER_NAMES = ('learning_rate', 'decay', 'beta_1', 'beta_2')
   _SLOT_MAP = {('ScaleByAdamState', 'mu'): ('m', 1), ('ScaleByAdamState', 'nu'): ('v', 1)}
   _SPARSE_STRATEGY = 'rows'
+  _STEP_HYPERS = ('beta_1', 'beta_2')
 
   def __init__(self, learning_rate: Any = 0.001, beta_1: Any = 0.9, beta_2: Any = 0.999,
                epsilon: Optional[float] = 1e-7, name: str = 'Adamax', **kwargs: Any):
@@ -48,12 +49,6 @@ class Adamax(Optimizer):
 
   def _step_slot_names(self):
     return ('m', 'v')
-
-  def _step_hypers(self):
-    hypers = super()._step_hypers()
-    hypers['beta_1'] = self._hyper_input('beta_1')
-    hypers['beta_2'] = self._hyper_input('beta_2')
-    return hypers
 
   @classmethod
   def _build_chain(cls, cfg, hypers):

@@ -652,7 +652,12 @@ class Optimizer:
       return hypers
     if 'learning_rate' in self._hyper and self._lr_schedule() is None:
       hypers['learning_rate'] = self._hyper_input('learning_rate')
+    for name in self._STEP_HYPERS:
+      hypers[name] = self._hyper_input(name)
     return hypers
+
+  # Hyperparameters (besides the learning rate) that are inputs of every step.
+  _STEP_HYPERS: Tuple[str, ...] = ()
 
   @classmethod
   def _build_chain(cls, cfg: _StepConfig, hypers: Dict[str, Any]) -> base.GradientTransformation:

@@ -40,6 +40,7 @@ class Ftrl(Optimizer):
   _SLOT_MAP = {('KerasFtrlState', 'accumulator'): ('accumulator', 1),
                ('KerasFtrlState', 'linear'): ('linear', 1)}
   _SPARSE_STRATEGY = 'rows'
+  _STEP_HYPERS = _HYPERS
   _UPDATES_ARE_VALUES = True   # the chain returns the new values (TF assigns them)
 
   def __init__(self, learning_rate: Any = 0.001, learning_rate_power: Any = -0.5,
@@ -79,12 +80,6 @@ class Ftrl(Optimizer):
 
   def _step_slot_names(self):
     return ('accumulator', 'linear')
-
-  def _step_hypers(self):
-    hypers = super()._step_hypers()
-    for name in _HYPERS:
-      hypers[name] = self._hyper_input(name)
-    return hypers
 
   @classmethod
   def _build_chain(cls, cfg, hypers):

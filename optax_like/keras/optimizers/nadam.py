@@ -41,6 +41,7 @@ class Nadam(Optimizer):
                ('ScaleByKerasNadamState', 'nu'): ('v', 1),
                ('ScaleByKerasNadamState', 'm_cache'): ('momentum_cache', 0)}
   _SPARSE_STRATEGY = 'dense_slots_rows_var'
+  _STEP_HYPERS = ('beta_1', 'beta_2')
 
   def __init__(self, learning_rate: Any = 0.001, beta_1: Any = 0.9, beta_2: Any = 0.999,
                epsilon: Optional[float] = 1e-7, name: str = 'Nadam', **kwargs: Any):
@@ -76,8 +77,6 @@ class Nadam(Optimizer):
 
   def _step_hypers(self):
     hypers = super()._step_hypers()
-    hypers['beta_1'] = self._hyper_input('beta_1')
-    hypers['beta_2'] = self._hyper_input('beta_2')
     if self._m_cache is not None:
       hypers['momentum_cache'] = self._m_cache._value  # pylint: disable=protected-access
     return hypers

@@ -32,6 +32,7 @@ class RMSprop(Optimizer):
   """
 
   _HYPER_NAMES = ('learning_rate', 'decay', 'rho', 'momentum')
+  _STEP_HYPERS = ('rho',)
   _SLOT_MAP = {('ScaleByRmsState', 'nu'): ('rms', 1), ('ScaleByRStdDevState', 'nu'): ('rms', 1),
                ('ScaleByRStdDevState', 'mu'): ('mg', 1), ('TraceState', 'trace'): ('momentum', -1)}
 
@@ -62,7 +63,6 @@ class RMSprop(Optimizer):
 
   def _step_hypers(self):
     hypers = super()._step_hypers()
-    hypers['rho'] = self._hyper_input('rho')
     if self._momentum:
       hypers['momentum'] = self._hyper_input('momentum')
     return hypers
