@@ -49,7 +49,8 @@ def _true_divide(x: jax.Array, scalar: jax.Array) -> jax.Array:
   XLA rewrites a division by a broadcast scalar into a multiplication by its reciprocal, which
   is off by one rounding step for some elements. A divisor that depends on ``x`` elementwise
   defeats the rewrite while staying fused (no extra memory traffic); NaN elements of ``x``
-  give NaN either way.
+  give NaN either way. (On the CPU; a GPU's float32 division is itself within one unit in the
+  last place, not correctly rounded: seen on an H200.)
   """
   return x / jnp.where(x == x, scalar, jnp.ones_like(scalar))
 
