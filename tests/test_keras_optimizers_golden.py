@@ -46,6 +46,9 @@ if jax.default_backend() != 'cpu':
   # on an H200 with tools/device_check.sh (2026-11-27). The recorded trajectories are tf.keras
   # 2 on the CPU.
   RTOL = 1e-5
+# float64 cases on the CPU agree to 3e-13 relative (Nadam did to 7.6e-9 only until its decay
+# base took TF's float32 rounding of 0.96); the tolerance keeps such quirks visible.
+RTOL64, ATOL64 = (1e-10, 1e-12) if jax.default_backend() == 'cpu' else (RTOL, ATOL)
 # The worst deviation from real tf.keras per optimizer (trajectories, get_weights), for the
 # terminal summary; relative errors count entries >= 1e-4.
 ERRORS = ErrorLog('keras golden classes')
@@ -108,18 +111,19 @@ def run_case(name, jit):
 @pytest.mark.parametrize('name', NAMES)
 def test_golden_case(name):
   case, trajectory, lrs, weights, slot_names, iterations, n_weights = run_case(name, name in JIT)
+  rtol, atol = (RTOL64, ATOL64) if case['dtype'] == 'float64' else (RTOL, ATOL)
   worst_t = worst_w = abs_t = abs_w = 0.0
   for step, (ours, theirs) in enumerate(zip(trajectory, case['trajectory'])):
     for var, a, b in zip(case['variables'], ours, theirs):
       assert a.dtype == np.dtype(case['dtype'])
-      np.testing.assert_allclose(a, np.asarray(b), rtol=RTOL, atol=ATOL,
+      np.testing.assert_allclose(a, np.asarray(b), rtol=rtol, atol=atol,
                                  err_msg=f'{name}: {var["name"]} after step {step}')
       worst_t = max(worst_t, _rel(a, b))
       abs_t = max(abs_t, float(np.abs(a - np.asarray(b)).max(initial=0.0)))
   assert len(weights) == len(case['weights']) == n_weights
   assert weights[0].dtype == np.int64 and int(weights[0]) == case['iterations'] == iterations
   for i, (a, b) in enumerate(zip(weights[1:], case['weights'][1:])):
-    np.testing.assert_allclose(a, np.asarray(b), rtol=RTOL, atol=ATOL,
+    np.testing.assert_allclose(a, np.asarray(b), rtol=rtol, atol=atol,
                                err_msg=f'{name}: get_weights()[{i + 1}]')
     worst_w = max(worst_w, _rel(a, b))
     abs_w = max(abs_w, float(np.abs(a - np.asarray(b)).max(initial=0.0)))

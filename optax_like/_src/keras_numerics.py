@@ -21,6 +21,7 @@ from typing import Any, Callable, NamedTuple, Optional, Sequence, Tuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from optax_like._src import (accumulation, adaptive, base, clipping, masking, moments, numerics,
                              scaling, trust_ratio,
@@ -370,6 +371,11 @@ class ScaleByKerasNadamState(NamedTuple):
   m_cache: Any  # scalar: prod over steps of beta_1 (1 - 0.5 * 0.96^(schedule_decay t))
 
 
+# TF computes ``tf.cast(0.96, var_dtype)``: the Python float becomes a float32 constant first,
+# so float64 variables see 0.9599999785423279 (tools/gen_keras_golden.py --verify-only).
+_DECAY_BASE = np.float32(0.96)
+
+
 def scale_by_keras_nadam(beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-7,
                          schedule_decay: float = 0.004) -> base.GradientTransformation:
   r"""tf.keras 2's (legacy) Nadam scaling, with Dozat's momentum schedule.
@@ -411,7 +417,7 @@ def scale_by_keras_nadam(beta_1: float = 0.9, beta_2: float = 0.999, epsilon: fl
     def schedule(dtype):
       b1 = jnp.asarray(beta_1, dtype)
       step = count.astype(dtype)
-      base_ = jnp.asarray(0.96, dtype)
+      base_ = jnp.asarray(_DECAY_BASE, dtype)
       m_t = b1 * (1.0 - 0.5 * base_ ** (schedule_decay * step))
       m_t_1 = b1 * (1.0 - 0.5 * base_ ** (schedule_decay * (step + 1)))
       m_new = state.m_cache.astype(dtype) * m_t
