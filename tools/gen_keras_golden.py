@@ -1,15 +1,16 @@
 #!/usr/bin/env python3
-"""Generate ``tests/data/keras_golden.json``: golden optimizer trajectories
-recorded from the *real* tf.keras 2 legacy optimizers
-(``tf_keras.optimizers.legacy.SGD/Adam/RMSprop``) and the *real* tf-models
-LARS (``official/modeling/optimization/lars.py``).
+"""Generate ``tests/data/keras_golden.json`` and ``keras_golden_more.json``: golden
+optimizer trajectories recorded from the *real* tf.keras 2 legacy optimizers
+(``tf_keras.optimizers.legacy.SGD/Adam/RMSprop``, and ``Adagrad/Adadelta/Adamax/Nadam/Ftrl``
+in the second file) and the *real* tf-models LARS
+(``official/modeling/optimization/lars.py``).
 
 CI never installs TensorFlow; it only reads the JSON this script writes.
 
 Usage (from anywhere; paths are relative to the repository root)::
 
     python3 tools/gen_keras_golden.py            # bootstrap venv, regenerate, verify
-    python3 tools/gen_keras_golden.py --verify-only   # re-check an existing JSON
+    python3 tools/gen_keras_golden.py --verify-only   # re-check the existing JSONs
 
 Stage 1 (any Python 3.10-3.13, no third-party packages needed) creates
 ``.venv-golden/`` at the repository root, installs the pinned versions below
@@ -328,8 +329,9 @@ def build_cases() -> list:
 def build_more_cases() -> list:
     """tf.keras 2's other legacy optimizers (written to ``keras_golden_more.json``).
 
-    The numpy model of ``verify`` covers SGD/Adam/RMSprop/LARS only; these cases are checked
-    by replaying them through ``optax_like.keras`` (tests/test_keras_more_golden.py).
+    ``verify``'s numpy model covers them too (TF's kernels: ApplyAdagradV2, ApplyAdadelta,
+    ApplyAdaMax, ApplyFtrl/ApplyFtrlV2, and the legacy Python code of Nadam and of the sparse
+    Adamax/Nadam paths).
     """
     SP = dict(variables=(EMB, BIAS), sparse=[0])
     NONE = dict(variables=(KERNEL, BIAS, CONV), none_at={1: [1, 4], 2: [0, 1]})
@@ -699,20 +701,31 @@ def verify(path: Path) -> int:
         kw = case["kwargs"]
         opt = case["optimizer"]
         hyp = lambda x: D(f32(x))  # float hypers live in float32 variables  # noqa
-        lr_kw = kw.get("learning_rate", {"SGD": 0.01, "Adam": 0.001, "RMSprop": 0.001,
-                                         "LARS": 0.01}[opt])
-        if opt != "LARS" and "lr" in kw:
-            lr_kw = kw["lr"]           # legacy alias wins (ignored by LARS)
+        lr_kw = kw.get("learning_rate", {"SGD": 0.01, "LARS": 0.01}.get(opt, 0.001))
+        if opt not in ("LARS", "Ftrl") and "lr" in kw:
+            lr_kw = kw["lr"]           # legacy alias wins (ignored by LARS and Ftrl)
         decay = kw.get("decay", 0.0)
+        if opt == "Nadam":
+            # Nadam turns `decay` into its momentum schedule_decay (a user's `decay` is
+            # overwritten); `_decayed_lr` (recorded) divides by it, the update does not.
+            decay = kw.get("schedule_decay", 0.004)
         ws = [np.array(v["initial"], D) for v in case["variables"]]
         n = len(ws)
         slots = {}
         order = []                      # slot creation order: (slot_name, var index)
 
+        initial_accumulator = D(kw.get("initial_accumulator_value", 0.1))
+
         def slot(name, i):
             if (name, i) not in slots:
                 slots[(name, i)] = np.zeros_like(ws[i])
+                if name == "accumulator":      # Adagrad, Ftrl
+                    slots[(name, i)] += initial_accumulator
             return slots[(name, i)]
+
+        extra = {}                      # optimizer weights that are not slots
+        if opt == "Nadam":
+            extra["momentum_cache"] = D(1)
 
         def create_slots(idxs):
             new = [i for i in idxs if ("__seen", i) not in slots]
@@ -720,11 +733,16 @@ def verify(path: Path) -> int:
                       "Adam": ["m", "v"] + (["vhat"] if kw.get("amsgrad") else []),
                       "RMSprop": ["rms"] + (["momentum"] if kw.get("momentum", 0.0) > 0 else [])
                       + (["mg"] if kw.get("centered") else []),
-                      "LARS": ["momentum"]}[opt]
-            for sn in names_:
-                for i in new:
-                    slot(sn, i)
-                    order.append((sn, i))
+                      "LARS": ["momentum"], "Adagrad": ["accumulator"],
+                      "Adadelta": ["accum_grad", "accum_var"], "Adamax": ["m", "v"],
+                      "Nadam": ["m", "v"], "Ftrl": ["accumulator", "linear"]}[opt]
+            if opt == "Ftrl":           # both slots of one variable, then the next
+                pairs = [(sn, i) for i in new for sn in names_]
+            else:                       # each slot over all new variables in turn
+                pairs = [(sn, i) for sn in names_ for i in new]
+            for sn, i in pairs:
+                slot(sn, i)
+                order.append((sn, i))
             for i in new:
                 slots[("__seen", i)] = True
 
@@ -744,7 +762,9 @@ def verify(path: Path) -> int:
                 lr_used = case["lr"][step]
             else:
                 lr_used = float(lr32)
-            if D is np.float64:
+            if opt == "Nadam":
+                lr_t = D(f32(lr_kw))          # Nadam's update reads the plain learning rate
+            elif D is np.float64:
                 # schedules compute in float32 (dtype of initial_learning_rate);
                 # `decay` is applied in the variable dtype.
                 lr_t = D(f32(sched_lr(lr_kw, step))) if isinstance(lr_kw, dict) \
@@ -778,6 +798,9 @@ def verify(path: Path) -> int:
                 N = D(N)
                 scale = c * min(D(1) / N, D(1) / c)
                 vals = {i: v * scale for i, v in vals.items()}
+            if opt == "Nadam":
+                extra["schedule"] = nadam_schedule(kw, D, hyp, step, extra["momentum_cache"])
+                extra["momentum_cache"] = extra["schedule"][2]
             for i in idxs:
                 kind, ind, _ = gs[i]
                 g = vals[i]
@@ -790,12 +813,23 @@ def verify(path: Path) -> int:
                     gsum = np.zeros((len(uniq),) + g.shape[1:], D)
                     np.add.at(gsum, inv, g)
                     ind, g = uniq, gsum
-                ws[i] = w = update(opt, kw, D, hyp, lr_t, step, i, w, g, ind, slot, case)
+                ws[i] = w = update(opt, kw, D, hyp, lr_t, step, i, w, g, ind, slot, case,
+                                   extra)
             traj.append([x.copy() for x in ws])
-        weights = [step + 1] + [slots[k] for k in order]
+        weights = ([step + 1] + [extra[k] for k in ("momentum_cache",) if k in extra]
+                   + [slots[k] for k in order])
         return traj, weights, [k[0] for k in order], lrs
 
-    def update(opt, kw, D, hyp, lr, step, i, w, g, ind, slot, case):
+    def nadam_schedule(kw, D, hyp, step, cache):
+        """Dozat's momentum schedule at step t = step + 1: (m_t, m_{t+1}, cache * m_t)."""
+        b1 = hyp(kw.get("beta_1", 0.9))
+        sd = kw.get("schedule_decay", 0.004)
+        t, base = D(step + 1), D(f32(0.96))   # tf.cast(0.96, var_dtype): a float32 constant first
+        m_t = b1 * (D(1) - D(0.5) * base ** (D(sd) * t))
+        m_t_1 = b1 * (D(1) - D(0.5) * base ** (D(sd) * (t + D(1))))
+        return m_t, m_t_1, cache * m_t
+
+    def update(opt, kw, D, hyp, lr, step, i, w, g, ind, slot, case, extra):
         sparse = ind is not None
         rows = (lambda a: a[ind]) if sparse else (lambda a: a)
 
@@ -908,6 +942,68 @@ def verify(path: Path) -> int:
             s = (tr(w, upd) if adapt else D(1)) * lr
             v[...] = nv
             return w - s * upd
+        eps = D(kw.get("epsilon") or 1e-7)
+        w = w.copy()
+        if opt == "Adagrad":            # ApplyAdagradV2 (sparse: the same on the rows)
+            acc = slot("accumulator", i)
+            a = rows(acc) + g * g
+            put(acc, a)
+            put(w, rows(w) - lr * g / (np.sqrt(a) + eps))
+            return w
+        if opt == "Adadelta":           # ApplyAdadelta
+            rho = hyp(kw.get("rho", 0.95))
+            ag, av = slot("accum_grad", i), slot("accum_var", i)
+            a = rows(ag) * rho + g * g * (D(1) - rho)
+            upd = np.sqrt(rows(av) + eps) / np.sqrt(a + eps) * g
+            put(ag, a)
+            put(av, rows(av) * rho + upd * upd * (D(1) - rho))
+            put(w, rows(w) - upd * lr)
+            return w
+        if opt == "Adamax":             # ApplyAdaMax; sparse: the python rows path
+            b1, b2 = hyp(kw.get("beta_1", 0.9)), hyp(kw.get("beta_2", 0.999))
+            m, v = slot("m", i), slot("v", i)
+            mm = rows(m) + (g - rows(m)) * (D(1) - b1) if not sparse else \
+                rows(m) * b1 + g * (D(1) - b1)
+            vv = np.maximum(rows(v) * b2, np.abs(g))
+            put(m, mm)
+            put(v, vv)
+            put(w, rows(w) - lr / (D(1) - b1 ** D(step + 1)) * (mm / (vv + eps)))
+            return w
+        if opt == "Nadam":              # the legacy python update (dense decay when sparse)
+            b1, b2 = hyp(kw.get("beta_1", 0.9)), hyp(kw.get("beta_2", 0.999))
+            m_t, m_t_1, m_new = extra["schedule"]
+            m_next = m_new * m_t_1
+            m, v = slot("m", i), slot("v", i)
+            m[...] = m * b1
+            v[...] = v * b2
+            if sparse:
+                m[ind] += g * (D(1) - b1)
+                v[ind] += g * g * (D(1) - b2)
+            else:
+                m += g * (D(1) - b1)
+                v += g * g * (D(1) - b2)
+            m_bar = (D(1) - m_t) * (g / (D(1) - m_new)) + m_t_1 * (rows(m) / (D(1) - m_next))
+            v_prime = rows(v) / (D(1) - b2 ** D(step + 1))
+            put(w, rows(w) - lr * m_bar / (np.sqrt(v_prime) + eps))
+            return w
+        if opt == "Ftrl":               # ApplyFtrl / ApplyFtrlV2 (l2 shrinkage)
+            power = hyp(kw.get("learning_rate_power", -0.5))
+            l1 = hyp(kw.get("l1_regularization_strength", 0.0))
+            l2 = hyp(kw.get("l2_regularization_strength", 0.0)) + \
+                hyp(kw.get("beta", 0.0)) / (D(2) * lr)
+            shrink = D(kw.get("l2_shrinkage_regularization_strength", 0.0))
+            acc, lin = slot("accumulator", i), slot("linear", i)
+            n, z, x = rows(acc), rows(lin), rows(w)
+            root = np.sqrt if power == D(-0.5) else (lambda a: a ** -power)
+            n_new = n + g * g
+            g_shrunk = g + D(2) * shrink * x if shrink > 0 else g
+            z = z + (g_shrunk - (root(n_new) - root(n)) / lr * x)
+            quadratic = root(n_new) / lr + D(2) * l2
+            x_new = np.where(np.abs(z) > l1, (l1 * np.sign(z) - z) / quadratic, D(0))
+            put(acc, n_new)
+            put(lin, z)
+            put(w, x_new.astype(D))
+            return w
         raise ValueError(opt)
 
     for case in data["cases"]:
@@ -928,8 +1024,8 @@ def verify(path: Path) -> int:
             msgs.append(f"iterations {case['iterations']}")
         if case["weights"][0] != case["iterations"]:
             msgs.append("weights[0] != iterations")
-        if len(case["weights"]) != 1 + len(slot_order):
-            msgs.append(f"{len(case['weights'])} weights, model expects {1 + len(slot_order)}")
+        if len(case["weights"]) != len(weights):
+            msgs.append(f"{len(case['weights'])} weights, model expects {len(weights)}")
         else:
             for got, ref in zip(case["weights"][1:], weights[1:]):
                 e = np.max(np.abs(np.asarray(got) - ref) / (np.abs(ref) + 1e-3), initial=0.0)
@@ -947,8 +1043,11 @@ def verify(path: Path) -> int:
         print(f"[verify] {status} {case['name']:<36} max rel-err {worst:.2e}"
               + ("" if not msgs else "  <- " + "; ".join(msgs)))
 
-    # A few exact spot checks.
+    # A few exact spot checks (keras_golden.json).
     by = {c["name"]: c for c in data["cases"]}
+    if "sgd_plain" not in by:
+        print(f"[verify] {failures} case(s) disagree with the numpy model")
+        return failures
     c = by["sgd_plain"]
     for j, v in enumerate(c["variables"]):
         w0 = np.array(v["initial"], np.float32)
@@ -974,7 +1073,7 @@ def main() -> None:
     ap.add_argument("--no-bootstrap", action="store_true",
                     help="run with the current interpreter (TF already installed)")
     ap.add_argument("--verify-only", action="store_true",
-                    help="only check an existing JSON against the numpy model")
+                    help="only check the existing JSONs against the numpy model")
     ap.add_argument("--graph-check", action="store_true",
                     help="also re-run dense cases under tf.function and compare")
     ap.add_argument("--only", nargs="*", help="substring filter on case names (debug)")
@@ -986,11 +1085,11 @@ def main() -> None:
         except ImportError:
             if os.environ.get(STAGE_ENV) != "1" and not args.no_bootstrap:
                 bootstrap(args)
-        sys.exit(1 if verify(Path(args.out)) else 0)
+        sys.exit(1 if verify(Path(args.out)) + verify(Path(args.out_more)) else 0)
     if os.environ.get(STAGE_ENV) != "1" and not args.no_bootstrap:
         bootstrap(args)       # does not return
     generate(args)
-    sys.exit(1 if verify(Path(args.out)) else 0)
+    sys.exit(1 if verify(Path(args.out)) + verify(Path(args.out_more)) else 0)
 
 
 if __name__ == "__main__":
