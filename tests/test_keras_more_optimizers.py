@@ -129,3 +129,25 @@ def test_params_that_are_a_tuple_of_three_leaves_update_leaf_by_leaf(name):
     for _ in range(2):
       expected, one_state = one.update(g, one_state, p)
     np.testing.assert_allclose(u, expected, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize('name, omits', [('RMSprop', True), ('Adagrad', True),
+                                         ('Adadelta', True), ('Adam', False), ('Ftrl', False)])
+def test_set_weights_without_iterations_only_where_tf_keras_accepts_it(name, omits):
+  # tf.keras 2's RMSprop, Adagrad and Adadelta take the slots alone and restart iterations at 0.
+  v = K.Variable(np.ones(3, np.float32))
+  opt = getattr(K, name)(0.1)
+  for _ in range(2):
+    opt.apply_gradients([(jnp.full(3, 0.5, jnp.float32), v)])
+  slots = [np.full(w.shape, 0.25, w.dtype) for w in opt.get_weights()[1:]]
+  if omits:
+    opt.set_weights(slots)
+    assert int(opt.iterations.numpy()) == 0
+    for w, s in zip(opt.get_weights()[1:], slots):
+      np.testing.assert_array_equal(w, s)
+  else:
+    before = opt.get_weights()
+    with pytest.raises(ValueError, match='weight list of length'):
+      opt.set_weights(slots)
+    for w, b in zip(opt.get_weights(), before):
+      np.testing.assert_array_equal(w, b)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-import numpy as np
 
 from optax_like._src import keras_numerics as kn
-from optax_like.keras.optimizers.base import Optimizer, _check_learning_rate
+from optax_like.keras.optimizers.base import Optimizer
 
 
 class Adadelta(Optimizer):
@@ -36,15 +35,13 @@ class Adadelta(Optimizer):
                ('ScaleByAdaDeltaState', 'e_x'): ('accum_var', 1)}
   _SPARSE_STRATEGY = 'rows'
   _STEP_HYPERS = ('rho',)
+  _WEIGHTS_MAY_OMIT_ITERATIONS = True
 
   def __init__(self, learning_rate: Any = 0.001, rho: Any = 0.95,
                epsilon: Optional[float] = 1e-7, name: str = 'Adadelta', **kwargs: Any):
     super().__init__(name, **kwargs)
     learning_rate = kwargs.get('lr', learning_rate)
-    _check_learning_rate(learning_rate)
-    self._set_hyper('learning_rate', learning_rate)
-    self._set_hyper('decay', self._initial_decay)
-    self._set_hyper('rho', rho)
+    self._set_hypers(learning_rate, rho=rho)
     self.epsilon = epsilon or 1e-7
 
   def _static_config(self):
@@ -59,18 +56,7 @@ class Adadelta(Optimizer):
     return kn.keras_adadelta(cls._learning_rate(cfg, hypers), rho=hypers['rho'],
                              epsilon=epsilon)
 
-  def set_weights(self, weights):
-    params = self.weights
-    if len(params) == len(weights) + 1:
-      weights = [np.array(0)] + list(weights)
-    super().set_weights(weights)
-
   def get_config(self):
     config = super().get_config()
-    config.update({
-        'learning_rate': self._serialize_hyperparameter('learning_rate'),
-        'decay': self._initial_decay,
-        'rho': self._serialize_hyperparameter('rho'),
-        'epsilon': self.epsilon,
-    })
+    config.update(self._hyper_config(), epsilon=self.epsilon)
     return config

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-import numpy as np
 
 from optax_like._src import keras_numerics as kn
 from optax_like.keras.optimizers._constant import constant
-from optax_like.keras.optimizers.base import Optimizer, _check_learning_rate
+from optax_like.keras.optimizers.base import Optimizer
 
 
 class Adagrad(Optimizer):
@@ -33,6 +32,7 @@ class Adagrad(Optimizer):
   _HYPER_NAMES = ('learning_rate', 'decay')
   _SLOT_MAP = {('ScaleByRssState', 'sum_of_squares'): ('accumulator', 1)}
   _SPARSE_STRATEGY = 'rows'
+  _WEIGHTS_MAY_OMIT_ITERATIONS = True
 
   def __init__(self, learning_rate: Any = 0.001, initial_accumulator_value: float = 0.1,
                epsilon: Optional[float] = 1e-7, name: str = 'Adagrad', **kwargs: Any):
@@ -41,9 +41,7 @@ class Adagrad(Optimizer):
                        f'{initial_accumulator_value}')
     super().__init__(name, **kwargs)
     learning_rate = kwargs.get('lr', learning_rate)
-    _check_learning_rate(learning_rate)
-    self._set_hyper('learning_rate', learning_rate)
-    self._set_hyper('decay', self._initial_decay)
+    self._set_hypers(learning_rate)
     self._initial_accumulator_value = initial_accumulator_value
     self.epsilon = epsilon or 1e-7
 
@@ -62,12 +60,6 @@ class Adagrad(Optimizer):
     return kn.keras_adagrad(cls._learning_rate(cfg, hypers), initial_accumulator_value=0.0,
                             epsilon=epsilon)
 
-  def set_weights(self, weights):
-    params = self.weights
-    if len(params) == len(weights) + 1:
-      weights = [np.array(0)] + list(weights)
-    super().set_weights(weights)
-
   @classmethod
   def from_config(cls, config, custom_objects=None):
     config = dict(config)
@@ -76,10 +68,7 @@ class Adagrad(Optimizer):
 
   def get_config(self):
     config = super().get_config()
-    config.update({
-        'learning_rate': self._serialize_hyperparameter('learning_rate'),
-        'decay': self._initial_decay,
-        'initial_accumulator_value': self._initial_accumulator_value,
-        'epsilon': self.epsilon,
-    })
+    config.update(self._hyper_config(),
+                  initial_accumulator_value=self._initial_accumulator_value,
+                  epsilon=self.epsilon)
     return config

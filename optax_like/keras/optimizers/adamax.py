@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from optax_like._src import keras_numerics as kn
-from optax_like.keras.optimizers.base import Optimizer, _check_learning_rate
+from optax_like.keras.optimizers.base import Optimizer
 
 
 class Adamax(Optimizer):
@@ -37,11 +37,7 @@ class Adamax(Optimizer):
                epsilon: Optional[float] = 1e-7, name: str = 'Adamax', **kwargs: Any):
     super().__init__(name, **kwargs)
     learning_rate = kwargs.get('lr', learning_rate)
-    _check_learning_rate(learning_rate)
-    self._set_hyper('learning_rate', learning_rate)
-    self._set_hyper('decay', self._initial_decay)
-    self._set_hyper('beta_1', beta_1)
-    self._set_hyper('beta_2', beta_2)
+    self._set_hypers(learning_rate, beta_1=beta_1, beta_2=beta_2)
     self.epsilon = epsilon or 1e-7
 
   def _static_config(self):
@@ -58,11 +54,5 @@ class Adamax(Optimizer):
 
   def get_config(self):
     config = super().get_config()
-    config.update({
-        'learning_rate': self._serialize_hyperparameter('learning_rate'),
-        'decay': self._initial_decay,
-        'beta_1': self._serialize_hyperparameter('beta_1'),
-        'beta_2': self._serialize_hyperparameter('beta_2'),
-        'epsilon': self.epsilon,
-    })
+    config.update(self._hyper_config(), epsilon=self.epsilon)
     return config

@@ -183,7 +183,10 @@ class Optimizer:
     (0.8, 3.0)
   """
 
+  # The hyperparameters a built-in class sets with ``_set_hypers`` (and ``_hyper_config`` writes).
   _HYPER_NAMES: Tuple[str, ...] = ('learning_rate', 'decay')
+  # tf.keras 2's Adagrad, Adadelta and RMSprop accept ``set_weights`` without ``iterations``.
+  _WEIGHTS_MAY_OMIT_ITERATIONS = False
   _SLOT_MAP: Dict[Tuple[str, str], Tuple[str, int]] = {}
   _SPARSE_STRATEGY = 'unsupported'
 
@@ -399,6 +402,19 @@ class Optimizer:
     else:
       prev.assign(value)  # a variable (ours, float32, or the user's) keeps its identity
 
+  def _set_hypers(self, learning_rate: Any, **hypers: Any) -> None:
+    """``learning_rate`` (checked), ``decay`` and ``hypers``, in ``_HYPER_NAMES`` order."""
+    _check_learning_rate(learning_rate)
+    values = dict(learning_rate=learning_rate, decay=self._initial_decay, **hypers)
+    assert tuple(values) == self._HYPER_NAMES, (tuple(values), self._HYPER_NAMES)
+    for name, value in values.items():
+      self._set_hyper(name, value)
+
+  def _hyper_config(self) -> Dict[str, Any]:
+    """The ``get_config`` entries of ``_HYPER_NAMES`` (``decay`` as the constructor's number)."""
+    return {name: self._initial_decay if name == 'decay' else
+            self._serialize_hyperparameter(name) for name in self._HYPER_NAMES}
+
   def _new_hyper_variable(self, name: str, value: Any) -> Variable:
     return Variable(np.float32(value), name=name, trainable=False, dtype=jnp.float32)
 
@@ -590,6 +606,8 @@ class Optimizer:
   @_serialized
   def set_weights(self, weights: Sequence[Any]) -> None:
     params = self.weights
+    if self._WEIGHTS_MAY_OMIT_ITERATIONS and len(params) == len(weights) + 1:
+      weights = [np.array(0)] + list(weights)   # iterations restarts at 0, as in tf.keras 2
     if len(params) != len(weights):
       raise ValueError(
           f'You called `set_weights(weights)` on optimizer {self._name} with a  weight list '
@@ -652,12 +670,16 @@ class Optimizer:
       return hypers
     if 'learning_rate' in self._hyper and self._lr_schedule() is None:
       hypers['learning_rate'] = self._hyper_input('learning_rate')
-    for name in self._STEP_HYPERS:
+    for name in self._step_hyper_names():
       hypers[name] = self._hyper_input(name)
     return hypers
 
   # Hyperparameters (besides the learning rate) that are inputs of every step.
   _STEP_HYPERS: Tuple[str, ...] = ()
+
+  def _step_hyper_names(self) -> Tuple[str, ...]:
+    """``_STEP_HYPERS``, or those of this configuration (a momentum only when it is used)."""
+    return self._STEP_HYPERS
 
   @classmethod
   def _build_chain(cls, cfg: _StepConfig, hypers: Dict[str, Any]) -> base.GradientTransformation:

@@ -6,7 +6,7 @@ from typing import Any
 
 from optax_like._src import keras_numerics as kn
 from optax_like.keras.optimizers._constant import constant
-from optax_like.keras.optimizers.base import Optimizer, _check_learning_rate
+from optax_like.keras.optimizers.base import Optimizer
 
 _HYPERS = ('learning_rate_power', 'l1_regularization_strength', 'l2_regularization_strength',
            'beta')
@@ -60,13 +60,9 @@ class Ftrl(Optimizer):
     for arg, value, what in checks:
       if value < 0.0:
         raise ValueError(f'`{arg}` needs to be {what}. Received: {arg}={value}.')
-    _check_learning_rate(learning_rate)
-    self._set_hyper('learning_rate', learning_rate)
-    self._set_hyper('decay', self._initial_decay)
-    self._set_hyper('learning_rate_power', learning_rate_power)
-    self._set_hyper('l1_regularization_strength', l1_regularization_strength)
-    self._set_hyper('l2_regularization_strength', l2_regularization_strength)
-    self._set_hyper('beta', beta)
+    self._set_hypers(learning_rate, learning_rate_power=learning_rate_power,
+                     l1_regularization_strength=l1_regularization_strength,
+                     l2_regularization_strength=l2_regularization_strength, beta=beta)
     self._initial_accumulator_value = initial_accumulator_value
     self._l2_shrinkage_regularization_strength = l2_shrinkage_regularization_strength
 
@@ -94,14 +90,8 @@ class Ftrl(Optimizer):
 
   def get_config(self):
     config = super().get_config()
-    config.update({
-        'learning_rate': self._serialize_hyperparameter('learning_rate'),
-        'decay': self._initial_decay,
-        'initial_accumulator_value': self._initial_accumulator_value,
-        'learning_rate_power': self._serialize_hyperparameter('learning_rate_power'),
-        'l1_regularization_strength': self._serialize_hyperparameter('l1_regularization_strength'),
-        'l2_regularization_strength': self._serialize_hyperparameter('l2_regularization_strength'),
-        'beta': self._serialize_hyperparameter('beta'),
-        'l2_shrinkage_regularization_strength': self._l2_shrinkage_regularization_strength,
-    })
+    config.update(self._hyper_config(),
+                  initial_accumulator_value=self._initial_accumulator_value,
+                  l2_shrinkage_regularization_strength=(
+                      self._l2_shrinkage_regularization_strength))
     return config

@@ -6,7 +6,7 @@ from typing import Any, List, Optional
 
 from optax_like._src import keras_numerics as kn
 from optax_like.keras.optimizers._helpers import _as_input, _is_number
-from optax_like.keras.optimizers.base import Optimizer, _check_learning_rate
+from optax_like.keras.optimizers.base import Optimizer
 
 
 class LARS(Optimizer):
@@ -43,9 +43,7 @@ class LARS(Optimizer):
                exclude_from_layer_adaptation: Optional[List[str]] = None, name: str = 'LARS',
                **kwargs: Any):
     super().__init__(name, **kwargs)
-    _check_learning_rate(learning_rate)
-    self._set_hyper('learning_rate', learning_rate)
-    self._set_hyper('decay', self._initial_decay)
+    self._set_hypers(learning_rate)
     self.momentum = momentum
     self.weight_decay_rate = weight_decay_rate
     self.eeta = eeta

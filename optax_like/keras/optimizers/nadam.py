@@ -7,7 +7,7 @@ from typing import Any, Optional
 from optax_like._src import keras_numerics as kn
 from optax_like.keras import schedules
 from optax_like.keras.optimizers._helpers import _is_schedule
-from optax_like.keras.optimizers.base import Optimizer, _check_learning_rate
+from optax_like.keras.optimizers.base import Optimizer
 
 
 class Nadam(Optimizer):
@@ -51,11 +51,7 @@ class Nadam(Optimizer):
       raise ValueError('The Nadam optimizer does not support '
                        'tf.keras.optimizers.LearningRateSchedules as the learning rate.')
     super().__init__(name, **kwargs)
-    _check_learning_rate(learning_rate)
-    self._set_hyper('learning_rate', learning_rate)
-    self._set_hyper('decay', self._initial_decay)
-    self._set_hyper('beta_1', beta_1)
-    self._set_hyper('beta_2', beta_2)
+    self._set_hypers(learning_rate, beta_1=beta_1, beta_2=beta_2)
     self.epsilon = epsilon or 1e-7
     self._m_cache = None
 
@@ -89,11 +85,5 @@ class Nadam(Optimizer):
 
   def get_config(self):
     config = super().get_config()
-    config.update({
-        'learning_rate': self._serialize_hyperparameter('learning_rate'),
-        'decay': self._initial_decay,
-        'beta_1': self._serialize_hyperparameter('beta_1'),
-        'beta_2': self._serialize_hyperparameter('beta_2'),
-        'epsilon': self.epsilon,
-    })
+    config.update(self._hyper_config(), epsilon=self.epsilon)
     return config

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-import numpy as np
 
 from optax_like._src import keras_numerics as kn
-from optax_like.keras.optimizers.base import Optimizer, _check_learning_rate, _check_momentum, _momentum_flag
+from optax_like.keras.optimizers.base import Optimizer, _check_momentum, _momentum_flag
 
 
 class RMSprop(Optimizer):
@@ -32,7 +31,7 @@ class RMSprop(Optimizer):
   """
 
   _HYPER_NAMES = ('learning_rate', 'decay', 'rho', 'momentum')
-  _STEP_HYPERS = ('rho',)
+  _WEIGHTS_MAY_OMIT_ITERATIONS = True
   _SLOT_MAP = {('ScaleByRmsState', 'nu'): ('rms', 1), ('ScaleByRStdDevState', 'nu'): ('rms', 1),
                ('ScaleByRStdDevState', 'mu'): ('mg', 1), ('TraceState', 'trace'): ('momentum', -1)}
 
@@ -41,13 +40,9 @@ class RMSprop(Optimizer):
                **kwargs: Any):
     super().__init__(name, **kwargs)
     learning_rate = kwargs.get('lr', learning_rate)
-    _check_learning_rate(learning_rate)
-    self._set_hyper('learning_rate', learning_rate)
-    self._set_hyper('decay', self._initial_decay)
-    self._set_hyper('rho', rho)
     self._momentum = _momentum_flag(momentum)
     _check_momentum(momentum)
-    self._set_hyper('momentum', momentum)
+    self._set_hypers(learning_rate, rho=rho, momentum=momentum)
     self.epsilon = epsilon or 1e-7
     self.centered = centered
 
@@ -61,11 +56,8 @@ class RMSprop(Optimizer):
   def _sparse_strategy(self):
     return 'rows' if self._momentum else 'dense_slots_rows_var'
 
-  def _step_hypers(self):
-    hypers = super()._step_hypers()
-    if self._momentum:
-      hypers['momentum'] = self._hyper_input('momentum')
-    return hypers
+  def _step_hyper_names(self):
+    return ('rho', 'momentum') if self._momentum else ('rho',)
 
   @classmethod
   def _build_chain(cls, cfg, hypers):
@@ -76,20 +68,7 @@ class RMSprop(Optimizer):
                             momentum=hypers['momentum'] if momentum_path else 0.0,
                             epsilon=epsilon, centered=centered)
 
-  def set_weights(self, weights):
-    params = self.weights
-    if len(params) == len(weights) + 1:
-      weights = [np.array(0)] + list(weights)
-    super().set_weights(weights)
-
   def get_config(self):
     config = super().get_config()
-    config.update({
-        'learning_rate': self._serialize_hyperparameter('learning_rate'),
-        'decay': self._initial_decay,
-        'rho': self._serialize_hyperparameter('rho'),
-        'momentum': self._serialize_hyperparameter('momentum'),
-        'epsilon': self.epsilon,
-        'centered': self.centered,
-    })
+    config.update(self._hyper_config(), epsilon=self.epsilon, centered=self.centered)
     return config

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from optax_like._src import keras_numerics as kn
-from optax_like.keras.optimizers.base import Optimizer, _check_learning_rate, _check_momentum, _momentum_flag
+from optax_like.keras.optimizers.base import Optimizer, _check_momentum, _momentum_flag
 
 
 class SGD(Optimizer):
@@ -34,12 +34,9 @@ class SGD(Optimizer):
                name: str = 'SGD', **kwargs: Any):
     super().__init__(name, **kwargs)
     learning_rate = kwargs.get('lr', learning_rate)
-    _check_learning_rate(learning_rate)
-    self._set_hyper('learning_rate', learning_rate)
-    self._set_hyper('decay', self._initial_decay)
     self._momentum = _momentum_flag(momentum)
     _check_momentum(momentum)
-    self._set_hyper('momentum', momentum)
+    self._set_hypers(learning_rate, momentum=momentum)
     self.nesterov = nesterov
 
   def _static_config(self):
@@ -51,11 +48,8 @@ class SGD(Optimizer):
   def _sparse_strategy(self):
     return 'rows' if self._momentum else 'scatter'
 
-  def _step_hypers(self):
-    hypers = super()._step_hypers()
-    if self._momentum:
-      hypers['momentum'] = self._hyper_input('momentum')
-    return hypers
+  def _step_hyper_names(self):
+    return ('momentum',) if self._momentum else ()
 
   @classmethod
   def _build_chain(cls, cfg, hypers):
@@ -67,10 +61,5 @@ class SGD(Optimizer):
 
   def get_config(self):
     config = super().get_config()
-    config.update({
-        'learning_rate': self._serialize_hyperparameter('learning_rate'),
-        'decay': self._initial_decay,
-        'momentum': self._serialize_hyperparameter('momentum'),
-        'nesterov': self.nesterov,
-    })
+    config.update(self._hyper_config(), nesterov=self.nesterov)
     return config
