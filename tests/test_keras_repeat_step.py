@@ -209,3 +209,28 @@ def test_function_retraces_for_new_shapes_and_structures_not_for_new_values():
   assert float(f(jnp.ones(2))) == 2.0
   assert float(f([jnp.ones(2), jnp.zeros(2)])) == 2.0
   assert f.trace_count == 6
+
+
+@pytest.mark.parametrize('as_input', [jnp.asarray, np.asarray])   # short path, full path
+@pytest.mark.parametrize('attribute', ['momentum', 'eeta'])
+def test_a_lars_attribute_variable_assigned_between_calls_takes_effect(as_input, attribute):
+  # LARS's momentum and eeta are plain attributes (tf-models), read by the step as inputs;
+  # a Variable there, assigned later, must not leave the reused inputs stale.
+  def run(change):
+    knob = K.Variable(np.float32(0.9 if attribute == 'momentum' else 0.001))
+    opt = K.LARS(0.1, momentum=0.9)
+    v = K.Variable(np.ones(3, np.float32))
+    g = as_input(np.ones(3, np.float32))
+    setattr(opt, attribute, knob)
+    for _ in range(3):
+      opt.apply_gradients([(g, v)])
+    change(opt, knob)
+    opt.apply_gradients([(g, v)])
+    return v.numpy()
+
+  new = 0.0 if attribute == 'momentum' else 0.01
+  assigned = run(lambda opt, knob: knob.assign(new))
+  replaced = run(lambda opt, knob: setattr(opt, attribute, new))
+  unchanged = run(lambda opt, knob: None)
+  np.testing.assert_array_equal(assigned, replaced)
+  assert not np.array_equal(assigned, unchanged)

@@ -79,6 +79,11 @@ def _check_unique(variables: Sequence[Variable]) -> None:
 _ARRAY_TYPE = type(jnp.zeros(()))
 
 
+def _called_hyper(value: Any) -> bool:
+  """A hyperparameter called every step (a zero-argument callable, not a schedule)."""
+  return callable(value) and not isinstance(value, (Variable, schedules.LearningRateSchedule))
+
+
 class _RepeatedApply:
   """``apply_gradients`` repeated over the variables of the previous call, without re-checking.
 
@@ -98,13 +103,11 @@ class _RepeatedApply:
     self.program = program
     self.aggregate = aggregate
     self.version = self._version(opt)
-    hypers = list(opt._hyper.values())  # pylint: disable=protected-access
+    sources = opt._hyper_sources()  # pylint: disable=protected-access
     # A zero-argument callable hyperparameter is called every step; the others are inputs
     # that change only with the value of their Variable (or with the configuration).
-    self.called_hypers = any(callable(h) and not isinstance(h, (Variable, schedules.LearningRateSchedule))
-                             for h in hypers)
-    self.hyper_vars = tuple(h for h in hypers if isinstance(h, Variable)) + tuple(
-        opt._shared_variables().values())  # pylint: disable=protected-access
+    self.called_hypers = any(_called_hyper(h) for h in sources)
+    self.hyper_vars = tuple(h for h in sources if isinstance(h, Variable))
     self.hyper_values: Optional[List[Any]] = None
     self.hypers: Dict[str, Any] = {}
 
@@ -880,16 +883,14 @@ class Optimizer:
     """
     if _variables_lib._context() is not None:  # pylint: disable=protected-access
       return self._step_hypers()   # traced values: nothing to reuse
-    hyper = self._hyper
-    snapshot = [self.__dict__.get('_config_version', 0), tuple(hyper)]
-    for value in hyper.values():
+    snapshot = [self.__dict__.get('_config_version', 0), tuple(self._hyper)]
+    for value in self._hyper_sources():
       if isinstance(value, Variable):
         snapshot.append(value._value)  # pylint: disable=protected-access
-      elif callable(value) and not isinstance(value, schedules.LearningRateSchedule):
+      elif _called_hyper(value):
         return self._step_hypers()
       else:
         snapshot.append(value)
-    snapshot.extend(v._value for v in self._shared_variables().values())  # pylint: disable=protected-access
     memo = self.__dict__.get('_hyper_memo')
     if (memo is not None and len(memo[0]) == len(snapshot) and memo[0][:2] == snapshot[:2]
         and all(a is b for a, b in zip(memo[0][2:], snapshot[2:]))):
@@ -898,6 +899,18 @@ class Optimizer:
               for k, v in self._step_hypers().items()}
     self.__dict__['_hyper_memo'] = (snapshot, hypers)
     return hypers
+
+  # Plain attributes that ``_step_hypers`` reads as inputs (LARS's ``momentum`` and ``eeta``).
+  _ATTR_HYPERS: Tuple[str, ...] = ()
+
+  def _hyper_sources(self) -> List[Any]:
+    """Everything ``_step_hypers`` reads: hyperparameters, shared weights, attribute inputs.
+
+    ``_hyper_inputs`` and ``_RepeatedApply`` reuse the inputs while these objects (and the
+    values of those that are Variables) stay the same.
+    """
+    return (list(self._hyper.values()) + list(self._shared_variables().values())
+            + [getattr(self, name) for name in self._ATTR_HYPERS])
 
   def _shared_variables(self) -> Dict[str, Variable]:
     """Optimizer weights shared by all variables and updated by the step (Nadam's cache)."""

@@ -35,6 +35,7 @@ class LARS(Optimizer):
   _HYPER_NAMES = ('learning_rate', 'decay')
   _USES_NAMES = True
   _CHAIN_TAKES_AXIS_NAME = True
+  _ATTR_HYPERS = ('momentum', 'eeta')   # plain attributes in tf-models, inputs of the step
 
   def __init__(self, learning_rate: Any = 0.01, momentum: float = 0.9,
                weight_decay_rate: float = 0.0, eeta: float = 0.001, nesterov: bool = False,
@@ -73,7 +74,7 @@ class LARS(Optimizer):
   def _step_hypers(self):
     hypers = super()._step_hypers()
     # Plain Python floats in tf-models (cast to the variable's dtype at use): weakly typed.
-    for name in ('momentum', 'eeta'):
+    for name in self._ATTR_HYPERS:
       value = getattr(self, name)
       hypers[name] = float(value) if _is_number(value) else _as_input(value)
     return hypers
