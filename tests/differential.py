@@ -266,6 +266,20 @@ def lockstep(ours, theirs, params, grads, *, jit=False, jit_theirs=None, move_pa
     yield Step(ua, sa, pa, ub, sb, pb)
 
 
+def value_fn_trajectory(lib, tx, f, w, steps, jit):
+  """``steps`` updates of ``tx`` (a line search or L-BFGS) on ``f`` from ``w``, reusing the
+  state's value and gradient (``lib.value_and_grad_from_state``): [(params, updates, state)]."""
+  value_and_grad = lib.value_and_grad_from_state(f)
+  update = jax.jit(tx.update, static_argnames='value_fn') if jit else tx.update
+  state, out = tx.init(w), []
+  for _ in range(steps):
+    value, grad = value_and_grad(w, state=state)
+    u, state = update(grad, state, w, value=value, grad=grad, value_fn=f)
+    w = lib.apply_updates(w, u)
+    out.append((w, u, state))
+  return out
+
+
 def extra_args_recorder():
   """An identity ``GradientTransformationExtraArgs`` taking the extra argument ``value``.
 

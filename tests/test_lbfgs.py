@@ -10,7 +10,7 @@ import pytest
 
 import optax_like as ox
 from differential import (DIFFERENTIAL_KINDS, ErrorLog, assert_same_layout, assert_trees_close,
-                          lockstep, random_grads, random_tree)
+                          lockstep, random_grads, random_tree, value_fn_trajectory)
 
 ERRORS = ErrorLog('lbfgs')
 
@@ -44,18 +44,6 @@ def test_fixed_step_lbfgs_equals_optax_on_random_trees(seed, jit):
   assert int(steps[-1].state[0].count) == n
 
 
-def _run(lib, opt, f, w, steps, jit):
-  value_and_grad = lib.value_and_grad_from_state(f)
-  update = jax.jit(opt.update, static_argnames='value_fn') if jit else opt.update
-  state, out = opt.init(w), []
-  for _ in range(steps):
-    value, grad = value_and_grad(w, state=state)
-    u, state = update(grad, state, w, value=value, grad=grad, value_fn=f)
-    w = lib.apply_updates(w, u)
-    out.append((w, u, state))
-  return out
-
-
 SEARCHES = {
     'zoom_default': lambda lib: lib.lbfgs(),
     'zoom_memory_3': lambda lib: lib.lbfgs(memory_size=3, scale_init_precond=False),
@@ -71,8 +59,8 @@ def test_lbfgs_with_line_search_equals_optax(search):
   # Jitted over 6 steps (the memory of 3 wraps). Eager runs are the fixed-step test's and, for
   # the line searches, test_linesearch's (an eager update retraces its loops: slow).
   for jit, steps in ((True, 6),):
-    ours = _run(ox, SEARCHES[search](ox), f, w, steps, jit)
-    theirs = _run(optax, SEARCHES[search](optax), f, w, steps, jit)
+    ours = value_fn_trajectory(ox, SEARCHES[search](ox), f, w, steps, jit)
+    theirs = value_fn_trajectory(optax, SEARCHES[search](optax), f, w, steps, jit)
     for i, (a, b) in enumerate(zip(ours, theirs)):
       for x, y, what in zip(a, b, ('params', 'updates', 'state')):
         ERRORS.add(assert_trees_close(x, y, rtol=2e-6, atol=1e-6,

@@ -11,7 +11,7 @@ import optax
 import pytest
 
 import optax_like as ox
-from differential import ErrorLog, assert_same_layout, assert_trees_close
+from differential import ErrorLog, assert_same_layout, assert_trees_close, value_fn_trajectory
 
 ERRORS = ErrorLog('linesearch')
 
@@ -29,20 +29,6 @@ def tree_objective(p):
 W_VECTOR = jnp.array([-1.2, 1.0, 0.5, -0.3])
 W_TREE = {'a': jnp.array([0.3, -1.0, 2.0]), 'b': {'c': jnp.array([[1.0, -0.5], [0.2, 0.7]])},
           'none': None}
-
-
-def trajectory(lib, tx, f, w, steps, jit):
-  """``steps`` updates of ``tx`` on ``f`` from ``w``, reusing the state's value and gradient;
-  returns [(params, updates, state), ...]."""
-  value_and_grad = lib.value_and_grad_from_state(f)
-  update = jax.jit(tx.update, static_argnames='value_fn') if jit else tx.update
-  state, out = tx.init(w), []
-  for _ in range(steps):
-    value, grad = value_and_grad(w, state=state)
-    u, state = update(grad, state, w, value=value, grad=grad, value_fn=f)
-    w = lib.apply_updates(w, u)
-    out.append((w, u, state))
-  return out
 
 
 def assert_same_trajectory(ours, theirs, rtol=1e-6, atol=1e-7):
@@ -70,9 +56,10 @@ def test_backtracking_trajectory_equals_optax(config, jit=True):
   kwargs = BACKTRACKING[config]
   f, w, lr = (rosenbrock, W_VECTOR, 1e-3) if config != 'keep_guess' else (
       tree_objective, W_TREE, 1.0)
-  ours = trajectory(ox, _chain(ox, ox.scale_by_backtracking_linesearch(**kwargs), lr), f, w, 5, jit)
-  theirs = trajectory(optax, _chain(optax, optax.scale_by_backtracking_linesearch(**kwargs), lr),
-                      f, w, 5, jit)
+  ours, theirs = (
+      value_fn_trajectory(lib, _chain(lib, lib.scale_by_backtracking_linesearch(**kwargs), lr),
+                          f, w, 5, jit)
+      for lib in (ox, optax))
   assert_same_trajectory(ours, theirs)
   # The searches did work: the objective went down and the info counts evaluations.
   assert f(ours[-1][0]) < f(w)
@@ -109,9 +96,10 @@ ZOOM = {
 def test_zoom_trajectory_equals_optax(config, jit=True):
   kwargs = ZOOM[config]
   f, w = (tree_objective, W_TREE) if config == 'default' else (rosenbrock, W_VECTOR)
-  ours = trajectory(ox, _chain(ox, ox.scale_by_zoom_linesearch(**kwargs), 1e-2), f, w, 5, jit)
-  theirs = trajectory(optax, _chain(optax, optax.scale_by_zoom_linesearch(**kwargs), 1e-2), f, w,
-                      5, jit)
+  ours, theirs = (
+      value_fn_trajectory(lib, _chain(lib, lib.scale_by_zoom_linesearch(**kwargs), 1e-2),
+                          f, w, 5, jit)
+      for lib in (ox, optax))
   assert_same_trajectory(ours, theirs)
   info = optax.tree.get(ours[-1][2], 'info')
   assert type(info).__name__ == 'ZoomLinesearchInfo'
